@@ -1,0 +1,43 @@
+"""One shared local SparkSession with Delta for the whole test run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lib.session import build_session
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+JAR_DIR = REPO_ROOT / ".cache" / "jars"
+
+
+def cached_jars() -> list[str]:
+    jars = sorted(str(p) for p in JAR_DIR.glob("*.jar"))
+    if not jars:
+        raise RuntimeError(f"no Delta JARs in {JAR_DIR}: run scripts/bootstrap.sh first")
+    return jars
+
+
+@pytest.fixture(scope="session")
+def spark():
+    session = build_session(
+        "chargeback-pipeline-tests",
+        master="local[2]",
+        jars=cached_jars(),
+        conf={
+            "spark.ui.enabled": "false",
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.databricks.delta.snapshotPartitions": "2",
+            "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
+            "spark.driver.memory": "2g",
+        },
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
