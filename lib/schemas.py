@@ -144,3 +144,94 @@ REASON_CODES = T.StructType([
     T.StructField("reason_code", T.StringType(), False),
     T.StructField("category", T.StringType(), False),
 ])
+
+# --- raw sources: how each contract field is read --------------------------------------------
+# kind: "string" (a JSON string, trimmed, empty -> null), "amount" (a JSON number that fits
+# decimal(18,2)), "timestamp" (an ISO-8601 string; the reader keeps `<column>_raw` beside the
+# parsed value), "object" (must be a JSON object; only checked), "items" (the order's item array).
+from dataclasses import dataclass  # noqa: E402
+
+
+@dataclass(frozen=True)
+class RawField:
+    column: str
+    path: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    key: tuple[str, ...]
+    fields: tuple[RawField, ...]
+    file_format: str  # "json" or "csv"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The typed columns the validation sees, in order (raw timestamp text included)."""
+        out: list[str] = []
+        for f in self.fields:
+            if f.kind == "timestamp":
+                out += [f"{f.column}_raw", f.column]
+            elif f.kind != "object":
+                out.append(f.column)
+        return tuple(out)
+
+
+ORDERS_SOURCE = SourceSpec(
+    name="orders",
+    key=("order_id",),
+    file_format="json",
+    fields=(
+        RawField("order_id", "$.order_id", "string"),
+        RawField("customer_id", "$.customer_id", "string"),
+        RawField("timestamp", "$.timestamp", "timestamp"),
+        RawField("total_amount", "$.total_amount", "amount"),
+        RawField("currency", "$.currency", "string"),
+        RawField("items", "$.items", "items"),
+        RawField("payment_status", "$.payment_status", "string"),
+    ),
+)
+
+TRANSACTIONS_SOURCE = SourceSpec(
+    name="transactions",
+    key=("transaction_id",),
+    file_format="json",
+    fields=(
+        RawField("transaction_id", "$.transaction_id", "string"),
+        RawField("order_id", "$.order_id", "string"),
+        RawField("timestamp", "$.timestamp", "timestamp"),
+        RawField("amount", "$.amount", "amount"),
+        RawField("currency", "$.currency", "string"),
+        RawField("status", "$.status", "string"),
+        RawField("payment_method_object", "$.payment_method", "object"),
+        RawField("payment_method", "$.payment_method.type", "string"),
+        RawField("payment_provider", "$.payment_method.provider", "string"),
+        RawField("error_code", "$.error_code", "string"),
+    ),
+)
+
+CHARGEBACKS_SOURCE = SourceSpec(
+    name="chargebacks",
+    key=("transaction_id", "dispute_date"),
+    file_format="csv",
+    fields=(
+        RawField("transaction_id", "transaction_id", "string"),
+        RawField("dispute_date", "dispute_date", "timestamp"),
+        RawField("amount", "amount", "amount"),
+        RawField("reason_code", "reason_code", "string"),
+        RawField("status", "status", "string"),
+        RawField("resolution_date", "resolution_date", "timestamp"),
+    ),
+)
+
+SOURCE_SPECS = {spec.name: spec for spec in (ORDERS_SOURCE, TRANSACTIONS_SOURCE, CHARGEBACKS_SOURCE)}
+
+# Measures of an order's items that the orders suite puts bounds on (lib/sources.py adds them).
+ITEM_MEASURES = (
+    "items_count",
+    "items_field_missing_count",
+    "items_min_quantity",
+    "items_min_unit_price",
+    "items_total_diff",
+)

@@ -1,0 +1,85 @@
+"""Run settings from the YAML file named by --conf.
+
+Reference-data paths in the YAML are relative to the YAML file's folder, so a run can bring its
+own fx rates, reason codes and suites by pointing --conf at another folder.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from lib.errors import UserError
+
+JSON_FORMATS = ("auto", "array", "lines")
+ACTIONS = ("warn", "quarantine", "fail")
+
+# Cross-source rules are code, not suite entries; their actions are settings with these defaults
+# (the contract: amount differing from the order total is a warning, everything else quarantines).
+DEFAULT_CROSS_SOURCE_ACTIONS = {
+    "orphan": "quarantine",
+    "parent_quarantined": "quarantine",
+    "currency_mismatch": "quarantine",
+    "unknown_currency": "quarantine",
+    "amount_mismatch": "warn",
+    "transaction_not_completed": "quarantine",
+    "dispute_before_transaction": "quarantine",
+    "amount_exceeds_transaction": "quarantine",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    fx_rates: str
+    reason_codes: str
+    expectations: str
+    data_docs: str | None = "_data_docs"
+    json_format: str = "auto"
+    cross_source_actions: dict[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_CROSS_SOURCE_ACTIONS)
+    )
+
+
+def _resolve(base: Path, value: str) -> str:
+    if "://" in value or value.startswith("dbfs:"):
+        return value
+    path = Path(value)
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+def load_settings(conf_file: str) -> Settings:
+    path = Path(conf_file)
+    if not path.is_file():
+        raise UserError(f"config file not found: {conf_file}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise UserError(f"config file {conf_file} is not valid YAML: {error}".splitlines()[0])
+    if not isinstance(raw, dict):
+        raise UserError(f"config file {conf_file} must be a YAML mapping")
+    missing = [key for key in ("fx_rates", "reason_codes", "expectations") if key not in raw]
+    if missing:
+        raise UserError(f"config file {conf_file} lacks {', '.join(missing)}")
+    json_format = raw.get("json_format", "auto")
+    if json_format not in JSON_FORMATS:
+        raise UserError(
+            f"config file {conf_file}: json_format must be one of {', '.join(JSON_FORMATS)}"
+        )
+    actions = dict(DEFAULT_CROSS_SOURCE_ACTIONS)
+    for rule, action in (raw.get("cross_source_actions") or {}).items():
+        if rule not in actions or action not in ACTIONS:
+            raise UserError(
+                f"config file {conf_file}: cross_source_actions.{rule}={action} is not a known "
+                f"rule ({', '.join(actions)}) with an action of {', '.join(ACTIONS)}"
+            )
+        actions[rule] = action
+    base = path.resolve().parent
+    return Settings(
+        fx_rates=_resolve(base, raw["fx_rates"]),
+        reason_codes=_resolve(base, raw["reason_codes"]),
+        expectations=_resolve(base, raw["expectations"]),
+        data_docs=raw.get("data_docs", "_data_docs"),
+        json_format=json_format,
+        cross_source_actions=actions,
+    )

@@ -1,0 +1,252 @@
+"""Readers for the raw zone: JSON arrays, JSON Lines (gzip too) and CSV with a header.
+
+Every input row comes out as one row: `record` (the raw row as text), `source_file`, `row_id`,
+`reader_failure` (null, or {rule, message} for `malformed_record` / `wrong_type`) and the typed
+columns of its SourceSpec. Nothing is dropped here but blank lines and CSV header lines.
+
+JSON is parsed once per record into a VARIANT; `schema_of_variant` then tells each field's JSON
+type, which is how `"amount": "12.50"` (a string) is told apart from `12.50` (a number).
+"""
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lib import storage
+from lib.errors import UserError
+from lib.schemas import CHARGEBACK_CSV_COLUMNS, RawField, SourceSpec
+
+READER_COLUMNS = ("record", "source_file", "row_id", "reader_failure")
+
+_NUMBER_TYPE = r"^(TINYINT|SMALLINT|INT|BIGINT|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\))$"
+_INTEGER_TYPE = r"^(TINYINT|SMALLINT|INT|BIGINT|DECIMAL\(\d+,0\))$"
+_CSV_HEADER = ",".join(CHARGEBACK_CSV_COLUMNS)
+
+
+def _failure(rule: str, message: Column) -> Column:
+    return F.struct(F.lit(rule).alias("rule"), message.alias("message"))
+
+
+def _blank_to_null(text: Column) -> Column:
+    trimmed = F.trim(text)
+    return F.when(trimmed != "", trimmed)
+
+
+def _absent(json_type: Column) -> Column:
+    return json_type.isNull() | (json_type == "VOID")
+
+
+# --- JSON -----------------------------------------------------------------------------------
+def _item_struct(item: Column) -> Column:
+    return F.struct(
+        _blank_to_null(F.try_variant_get(item, "$.product_id", "string")).alias("product_id"),
+        F.try_variant_get(item, "$.quantity", "bigint").alias("quantity"),
+        F.try_variant_get(item, "$.unit_price", "decimal(18,2)").alias("unit_price"),
+    )
+
+
+def _item_type_ok(item: Column) -> Column:
+    product_type = F.schema_of_variant(F.variant_get(item, "$.product_id", "variant"))
+    quantity_type = F.schema_of_variant(F.variant_get(item, "$.quantity", "variant"))
+    price_type = F.schema_of_variant(F.variant_get(item, "$.unit_price", "variant"))
+    price = F.try_variant_get(item, "$.unit_price", "decimal(18,2)")
+    return (
+        F.schema_of_variant(item).startswith("OBJECT")
+        & (_absent(product_type) | (product_type == "STRING"))
+        & (_absent(quantity_type) | quantity_type.rlike(_INTEGER_TYPE))
+        & (_absent(price_type) | (price_type.rlike(_NUMBER_TYPE) & price.isNotNull()))
+    )
+
+
+def _json_field(v: Column, field: RawField) -> tuple[dict[str, Column], Column]:
+    """Typed column(s) of one field and a Column that is true when its JSON type is right."""
+    json_type = F.schema_of_variant(F.variant_get(v, field.path, "variant"))
+    if field.kind == "string":
+        value = _blank_to_null(F.try_variant_get(v, field.path, "string"))
+        return {field.column: value}, _absent(json_type) | (json_type == "STRING")
+    if field.kind == "amount":
+        value = F.try_variant_get(v, field.path, "decimal(18,2)")
+        ok = _absent(json_type) | (json_type.rlike(_NUMBER_TYPE) & value.isNotNull())
+        return {field.column: value}, ok
+    if field.kind == "timestamp":
+        raw = _blank_to_null(F.try_variant_get(v, field.path, "string"))
+        return (
+            {f"{field.column}_raw": raw, field.column: F.try_to_timestamp(raw)},
+            _absent(json_type) | (json_type == "STRING"),
+        )
+    if field.kind == "object":
+        return {}, _absent(json_type) | json_type.startswith("OBJECT")
+    if field.kind == "items":
+        elements = F.try_variant_get(v, field.path, "array<variant>")
+        typed = F.transform(elements, _item_struct)
+        ok = _absent(json_type) | (
+            json_type.startswith("ARRAY") & F.forall(elements, _item_type_ok)
+        )
+        return {field.column: typed}, ok
+    raise ValueError(f"unknown field kind {field.kind!r} for {field.column}")
+
+
+def _typed_json(parsed: DataFrame, spec: SourceSpec) -> DataFrame:
+    """`parsed` has record, source_file, row_id, _v (VARIANT or null), is_object."""
+    v = F.col("_v")
+    typed: dict[str, Column] = {}
+    type_problems: list[Column] = []
+    for field in spec.fields:
+        columns, ok = _json_field(v, field)
+        typed.update(columns)
+        json_type = F.schema_of_variant(F.variant_get(v, field.path, "variant"))
+        type_problems.append(F.when(~ok, F.concat(F.lit(f"{field.column} is "), json_type)))
+    problems = F.concat_ws(", ", *type_problems)
+    reader_failure = (
+        F.when(~F.col("is_object"),
+               _failure("malformed_record", F.lit("not a JSON object (does not parse)")))
+        .when(problems != "", _failure("wrong_type", F.concat(F.lit("wrong JSON type: "), problems)))
+    )
+    malformed = ~F.col("is_object")
+    return parsed.select(
+        "record",
+        "source_file",
+        "row_id",
+        reader_failure.alias("reader_failure"),
+        *[F.when(~malformed, column).alias(name) for name, column in typed.items()],
+    )
+
+
+def _json_lines(spark: SparkSession, files: list[str]) -> DataFrame:
+    lines = spark.read.text(files).select(
+        F.col("value").alias("record"), F.col("_metadata.file_path").alias("source_file")
+    )
+    return (
+        lines
+        .filter(F.trim(F.col("record")) != "")
+        .withColumn("_v", F.try_parse_json(F.col("record")))
+        .withColumn(
+            "is_object",
+            F.col("_v").isNotNull() & F.ltrim(F.col("record")).startswith("{"),
+        )
+    )
+
+
+def _json_arrays(spark: SparkSession, files: list[str]) -> DataFrame:
+    documents = (
+        spark.read.text(files, wholetext=True)
+        .select(F.col("value").alias("document"), F.col("_metadata.file_path").alias("source_file"))
+        .filter(F.trim(F.col("document")) != "")
+        .withColumn("_doc", F.try_parse_json(F.col("document")))
+        .withColumn("_elements", F.try_variant_get(F.col("_doc"), "$", "array<variant>"))
+    )
+    # A file that does not parse as an array is one record; each element of one that does is one.
+    broken = documents.filter(F.col("_elements").isNull()).select(
+        F.col("document").alias("record"),
+        "source_file",
+        F.lit(None).cast("variant").alias("_v"),
+    )
+    elements = documents.filter(F.col("_elements").isNotNull()).select(
+        "source_file", F.explode("_elements").alias("_v")
+    ).select(F.to_json(F.col("_v")).alias("record"), "source_file", "_v")
+    return broken.unionByName(elements).withColumn(
+        "is_object", F.col("_v").isNotNull() & F.col("record").startswith("{")
+    )
+
+
+def read_json_source(
+    spark: SparkSession, spec: SourceSpec, files: list[str], json_format: str = "auto"
+) -> DataFrame:
+    if json_format == "auto":
+        json_format = "array" if storage.starts_with_array(spark, files) else "lines"
+    parsed = (_json_arrays if json_format == "array" else _json_lines)(spark, files)
+    return _typed_json(parsed.withColumn("row_id", F.monotonically_increasing_id()), spec)
+
+
+# --- CSV ------------------------------------------------------------------------------------
+def check_csv_headers(spark: SparkSession, files: list[str]) -> None:
+    for file in files:
+        header = storage.first_line(spark, file).lstrip("\ufeff").rstrip("\r")
+        if header != _CSV_HEADER:
+            raise UserError(
+                f"{file}: CSV header must be exactly '{_CSV_HEADER}', found '{header[:200]}'"
+            )
+
+
+def read_csv_source(spark: SparkSession, spec: SourceSpec, files: list[str]) -> DataFrame:
+    check_csv_headers(spark, files)
+    schema = ", ".join(f"{c} string" for c in CHARGEBACK_CSV_COLUMNS) + ", _corrupt string"
+    lines = (
+        spark.read.text(files)
+        .select(F.col("value").alias("record"), F.col("_metadata.file_path").alias("source_file"))
+        .filter((F.trim(F.col("record")) != "") & (F.rtrim(F.col("record")) != _CSV_HEADER))
+        .withColumn("row_id", F.monotonically_increasing_id())
+        .withColumn(
+            "_csv",
+            F.from_csv(
+                F.col("record"), schema,
+                {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"},
+            ),
+        )
+    )
+    typed: dict[str, Column] = {}
+    type_problems: list[Column] = []
+    for field in spec.fields:
+        raw = _blank_to_null(F.col(f"_csv.{field.path}"))
+        if field.kind == "amount":
+            value = raw.try_cast("decimal(18,2)")
+            typed[field.column] = value
+            type_problems.append(
+                F.when(raw.isNotNull() & value.isNull(), F.lit(f"{field.column} is not a number"))
+            )
+        elif field.kind == "timestamp":
+            typed[f"{field.column}_raw"] = raw
+            typed[field.column] = F.try_to_timestamp(raw)
+        else:
+            typed[field.column] = raw
+    malformed = F.col("_csv._corrupt").isNotNull()
+    problems = F.concat_ws(", ", *type_problems)
+    reader_failure = (
+        F.when(malformed, _failure(
+            "malformed_record",
+            F.lit(f"CSV row does not have the {len(CHARGEBACK_CSV_COLUMNS)} fields of the header"),
+        ))
+        .when(problems != "", _failure("wrong_type", F.concat(F.lit("wrong type: "), problems)))
+    )
+    return lines.select(
+        "record",
+        "source_file",
+        "row_id",
+        reader_failure.alias("reader_failure"),
+        *[F.when(~malformed, column).alias(name) for name, column in typed.items()],
+    )
+
+
+# --- orders' item measures ------------------------------------------------------------------
+def with_item_measures(orders: DataFrame) -> DataFrame:
+    """Measures of `items` that the orders suite bounds (the bounds live in the suite)."""
+    items = F.col("items")
+    line_total = F.aggregate(
+        items,
+        F.lit(0).cast("decimal(38,2)"),
+        lambda acc, i: (acc + i["quantity"] * i["unit_price"]).cast("decimal(38,2)"),
+    )
+    return orders.select(
+        "*",
+        F.coalesce(F.size(items), F.lit(0)).alias("items_count"),
+        F.size(F.filter(
+            items,
+            lambda i: i["product_id"].isNull() | i["quantity"].isNull() | i["unit_price"].isNull(),
+        )).alias("items_field_missing_count"),
+        F.array_min(F.transform(items, lambda i: i["quantity"])).alias("items_min_quantity"),
+        F.array_min(F.transform(items, lambda i: i["unit_price"])).alias("items_min_unit_price"),
+        F.abs(line_total - F.col("total_amount")).cast("decimal(38,2)").alias("items_total_diff"),
+    )
+
+
+def read_source(
+    spark: SparkSession, spec: SourceSpec, files: list[str], json_format: str = "auto"
+) -> DataFrame:
+    """All rows of one source, typed, with reader failures marked (see module doc)."""
+    if spec.file_format == "csv":
+        frame = read_csv_source(spark, spec, files)
+    else:
+        frame = read_json_source(spark, spec, files, json_format)
+    if spec.name == "orders":
+        frame = frame.transform(with_item_measures)
+    return frame

@@ -1,0 +1,85 @@
+"""Finding the raw files of a source and peeking at their first bytes, on any Hadoop filesystem.
+
+Runs on the driver through the session's Hadoop FileSystem, so local paths, file://, s3a://,
+hdfs:// and dbfs:/ behave alike. Only file names and a few bytes per file come back.
+"""
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from lib.errors import UserError
+
+_PEEK_BYTES = 64 * 1024
+
+
+def _hadoop(spark: SparkSession):
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    return jvm, conf
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith((".", "_"))
+
+
+def source_files(spark: SparkSession, input_dir: str, source: str) -> list[str]:
+    """Every data file of `source`: INPUT/source* as a file, or a directory of part files."""
+    jvm, conf = _hadoop(spark)
+    pattern = jvm.org.apache.hadoop.fs.Path(f"{input_dir.rstrip('/')}/{source}*")
+    try:
+        fs = pattern.getFileSystem(conf)
+        matches = fs.globStatus(pattern)
+    except Exception as error:  # py4j wraps IOExceptions; the message is what the user needs
+        raise UserError(f"cannot read input {input_dir}: {str(error).splitlines()[0]}") from None
+    files: list[str] = []
+    for status in matches or []:
+        if _is_hidden(status.getPath().getName()):
+            continue
+        if status.isDirectory():
+            listing = fs.listFiles(status.getPath(), True)
+            while listing.hasNext():
+                child = listing.next().getPath()
+                relative = child.toString()[len(status.getPath().toString()):]
+                if not any(_is_hidden(part) for part in relative.split("/") if part):
+                    files.append(child.toString())
+        else:
+            files.append(status.getPath().toString())
+    if not files:
+        raise UserError(
+            f"input source {source} not found: no file or directory matches "
+            f"{input_dir.rstrip('/')}/{source}*"
+        )
+    return sorted(files)
+
+
+def read_head(spark: SparkSession, file: str, limit: int = _PEEK_BYTES) -> str:
+    """The first `limit` bytes of a file (decompressed when its codec is known), as text."""
+    jvm, conf = _hadoop(spark)
+    path = jvm.org.apache.hadoop.fs.Path(file)
+    try:
+        fs = path.getFileSystem(conf)
+        stream = fs.open(path)
+        codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf).getCodec(path)
+        if codec is not None:
+            stream = codec.createInputStream(stream)
+        try:
+            data = bytes(stream.readNBytes(limit))
+        finally:
+            stream.close()
+    except Exception as error:
+        raise UserError(f"cannot read {file}: {str(error).splitlines()[0]}") from None
+    return data.decode("utf-8", errors="replace")
+
+
+def first_line(spark: SparkSession, file: str) -> str:
+    head = read_head(spark, file)
+    return head.splitlines()[0] if head else ""
+
+
+def starts_with_array(spark: SparkSession, files: list[str]) -> bool:
+    """JSON format sniffing: an array file's first non-blank character is '['."""
+    for file in files:
+        text = read_head(spark, file).lstrip("\ufeff \t\r\n")
+        if text:
+            return text.startswith("[")
+    return False
