@@ -369,15 +369,15 @@ def quarantine_sql(source: str, run_id: str) -> str:
 
 
 def counts(con, source: str) -> dict[str, int]:
-    rows_read, = con.execute(f"SELECT count(*) FROM typed_{source}").fetchone()
+    rows_read, = con.execute(f"SELECT count(*) FROM typed_{source}").fetchall()[0]
     rejected, = con.execute(
         f"SELECT count(*) FROM typed_{source} WHERE NOT coalesce(is_object, false) OR len(wrong_fields) > 0"
-    ).fetchone()
+    ).fetchall()[0]
     valid, invalid, dropped = con.execute(f"""
         SELECT count(*) FILTER (len(failed_rules) = 0), count(*) FILTER (len(failed_rules) > 0),
                coalesce(sum(copies - 1), 0)
         FROM checked_{source}
-    """).fetchone()
+    """).fetchall()[0]
     return {"rows_read": rows_read, "rows_valid": valid,
             "rows_quarantined": rejected + invalid, "duplicates_dropped": int(dropped)}
 
@@ -441,7 +441,7 @@ def run(input_dir: str, out_dir: str, as_of: str, threads: int | None) -> dict:
     reason_codes_sql = "SELECT * FROM (VALUES " + ", ".join(
         f"('{code.replace(chr(39), chr(39) * 2)}', '{category}')" for code, category in reason_codes.items()
     ) + ") AS rc(reason_code, category)"
-    as_of_ts = con.execute("SELECT ?::TIMESTAMPTZ::VARCHAR", [as_of]).fetchone()[0]
+    as_of_ts = con.execute("SELECT ?::TIMESTAMPTZ::VARCHAR", [as_of]).fetchall()[0][0]
     run_id = str(uuid.uuid4())
 
     for source in common.SOURCES:
