@@ -4,7 +4,8 @@
 # - sets up .venv and the Delta JARs on first use (scripts/bootstrap.sh, idempotent);
 # - builds dist/chargeback_pipeline.zip (lib/ + expectations/ + conf/) and ships it with --py-files;
 # - adds Delta (--jars from .cache/jars, plus the SQL extension and catalog);
-# - passes every spark-submit option through; --master defaults to local[*].
+# - passes every spark-submit option through; --master defaults to local[*]; a user's --jars,
+#   --py-files and --driver-java-options are added to the script's own, not put in their place.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -15,15 +16,27 @@ spark_options=()
 app_and_args=()
 has_master=no
 user_jars=""
+user_py_files=""
+user_java_options=""
 while [ $# -gt 0 ]; do
   if [ ${#app_and_args[@]} -eq 0 ] && [[ "$1" != *.py ]]; then
+    case "$1" in
+      --verbose|-v|--supervise|--help|-h|--version) spark_options+=("$1"); shift; continue ;;
+      --*=*) ;;
+      --*) [ $# -ge 2 ] || { echo "spark-submit.sh: $1 needs a value" >&2; exit 2; } ;;
+    esac
+    # spark-submit keeps only the last --jars / --py-files / --driver-java-options, so the user's
+    # values are merged into ours below instead of silently replacing the Delta JARs or the bundle.
     case "$1" in
       --master) has_master=yes; spark_options+=("$1" "$2"); shift 2 ;;
       --master=*) has_master=yes; spark_options+=("$1"); shift ;;
       --jars) user_jars="$2"; shift 2 ;;
       --jars=*) user_jars="${1#--jars=}"; shift ;;
+      --py-files) user_py_files="$2"; shift 2 ;;
+      --py-files=*) user_py_files="${1#--py-files=}"; shift ;;
+      --driver-java-options) user_java_options="$2"; shift 2 ;;
+      --driver-java-options=*) user_java_options="${1#--driver-java-options=}"; shift ;;
       --*=*) spark_options+=("$1"); shift ;;
-      --verbose|-v|--supervise) spark_options+=("$1"); shift ;;
       --*) spark_options+=("$1" "$2"); shift 2 ;;
       *) spark_options+=("$1"); shift ;;
     esac
@@ -39,6 +52,9 @@ fi
 
 delta_jars="$(ls "$ROOT"/.cache/jars/*.jar | paste -sd, -)"
 jars="$delta_jars${user_jars:+,$user_jars}"
+py_files="$bundle${user_py_files:+,$user_py_files}"
+# Spark splits these options on whitespace: a checkout path with a space would break the first one.
+java_options="-Dlog4j2.configurationFile=file:$ROOT/conf/log4j2.properties${user_java_options:+ $user_java_options}"
 
 # Executors on this machine (local mode, a loopback standalone cluster) use the project's venv;
 # on a real cluster set PYSPARK_PYTHON yourself (docs/deploy.md).
@@ -48,10 +64,10 @@ export SPARK_HOME="${SPARK_HOME:-$("$ROOT/.venv/bin/python" -c 'import os, pyspa
 
 exec "$ROOT/.venv/bin/spark-submit" \
   --jars "$jars" \
-  --py-files "$bundle" \
+  --py-files "$py_files" \
   --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
   --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
   --conf spark.sql.session.timeZone=UTC \
-  --driver-java-options "-Dlog4j2.configurationFile=file:$ROOT/conf/log4j2.properties" \
+  --driver-java-options "$java_options" \
   "${spark_options[@]}" \
   "${app_and_args[@]}"
