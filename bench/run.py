@@ -155,7 +155,7 @@ def measure(cmd: list[str], log_path: Path, timeout: float) -> dict:
         "status": status, "exit_code": code, "wall_seconds": round(wall, 2),
         "peak_tree_rss_mib": round(peak_tree / 1024, 1),
         "peak_driver_rss_mib": round(peak_driver / 1024, 1) if driver_pids else None,
-        "counts": counts, "log": str(log_path.relative_to(ROOT)),
+        "counts": counts, "log": os.path.relpath(log_path, ROOT),
     }
 
 
@@ -312,7 +312,8 @@ def plot(results: dict, path: Path) -> None:
     axes.set_ylabel("wall time, s (median, min–max)")
     axes.set_title("chargeback-pipeline: time against rows")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend()
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
