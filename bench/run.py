@@ -108,29 +108,39 @@ def _is_spark_driver(pid: int) -> bool:
         return False
 
 
+def _poll(process: subprocess.Popen, started: float, timeout: float, peaks: dict, driver_pids: set) -> None:
+    while process.poll() is None:
+        pids = _tree(process.pid)
+        peaks["tree"] = max(peaks["tree"], sum(_status_kib(pid, "VmRSS") for pid in pids))
+        for pid in pids:
+            if pid in driver_pids or _is_spark_driver(pid):
+                driver_pids.add(pid)
+                peaks["driver"] = max(peaks["driver"], _status_kib(pid, "VmRSS"), _status_kib(pid, "VmHWM"))
+        if time.monotonic() - started > timeout:
+            peaks["timed_out"] = True
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return
+        time.sleep(POLL_SECONDS)
+
+
 def measure(cmd: list[str], log_path: Path, timeout: float) -> dict:
     """Run cmd in its own process group; wall time, peak tree RSS, driver peak, status."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    peak_tree = peak_driver = 0
     driver_pids: set[int] = set()
+    peaks = {"tree": 0, "driver": 0}
     with open(log_path, "wb") as log:
         started = time.monotonic()
         process = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                    start_new_session=True)
-        timed_out = False
-        while process.poll() is None:
-            pids = _tree(process.pid)
-            peak_tree = max(peak_tree, sum(_status_kib(pid, "VmRSS") for pid in pids))
-            for pid in pids:
-                if pid in driver_pids or _is_spark_driver(pid):
-                    driver_pids.add(pid)
-                    peak_driver = max(peak_driver, _status_kib(pid, "VmRSS"), _status_kib(pid, "VmHWM"))
-            if time.monotonic() - started > timeout:
-                timed_out = True
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                break
-            time.sleep(POLL_SECONDS)
+        try:
+            _poll(process, started, timeout, peaks, driver_pids)
+        except KeyboardInterrupt:
+            # the harness itself is stopped (Ctrl-C, SIGTERM): take the job down with it
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+        timed_out = peaks.get("timed_out", False)
+        peak_tree, peak_driver = peaks["tree"], peaks["driver"]
         wall = time.monotonic() - started
     # anything the job left behind in its group (a daemonised python worker) goes too
     try:
@@ -325,7 +335,12 @@ def parse_size(text: str) -> int:
     return int(float(text[:-1] if scale > 1 else text) * scale)
 
 
+def _stop(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _stop)
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000000,10000000", help="comma-separated rows (1000000 or 1M)")
     parser.add_argument("--reps", type=int, default=3)
