@@ -236,6 +236,7 @@ def test_with_usd_uses_the_rate_in_force_and_rounds_half_up_in_decimals(spark, f
             txn("eur_day_before", "1.00", "EUR", JUN_30),
             txn("eur_new_rate_day", "1.00", "EUR", JUL_01),
             txn("eur_half_even_would_differ", "5.00", "EUR", JUN_30),
+            txn("eur_double_would_differ", "11.00", "EUR", JUN_30),
             txn("ils_third_decimal_five", "3.75", "ILS", JUN_30),
             txn("ils_four_decimal_rate", "10.00", "ILS", JUL_01),
             txn("eur_large", "12345678.91", "EUR", JUN_30),
@@ -253,9 +254,11 @@ def test_with_usd_uses_the_rate_in_force_and_rounds_half_up_in_decimals(spark, f
 
     expected = spark.createDataFrame(
         [
-            txn("eur_day_before", "1.00", "EUR", JUN_30, 1.0850, "1.09"),       # 1.085 -> 1.09 (a double gives 1.08)
+            txn("eur_day_before", "1.00", "EUR", JUN_30, 1.0850, "1.09"),       # 1.085, half up
             txn("eur_new_rate_day", "1.00", "EUR", JUL_01, 1.0920, "1.09"),     # 1.092
             txn("eur_half_even_would_differ", "5.00", "EUR", JUN_30, 1.0850, "5.43"),  # 5.425
+            # 11.935 exactly; as doubles 11 * 1.085 = 11.934999999999999, which rounds to 11.93
+            txn("eur_double_would_differ", "11.00", "EUR", JUN_30, 1.0850, "11.94"),
             txn("ils_third_decimal_five", "3.75", "ILS", JUN_30, 0.2680, "1.01"),      # 1.005
             txn("ils_four_decimal_rate", "10.00", "ILS", JUL_01, 0.2705, "2.71"),      # 2.705
             txn("eur_large", "12345678.91", "EUR", JUN_30, 1.0850, "13395061.62"),     # 13395061.61735
