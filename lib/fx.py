@@ -236,3 +236,23 @@ def with_reason_category(
         {out_col: F.coalesce(F.col("_reason_category"), F.lit(UNKNOWN_CATEGORY))},
         drop=("_reason_key", "_reason_category"),
     )
+
+
+def with_usd_clamped(
+    frame: DataFrame,
+    daily: DataFrame,
+    *,
+    amount: str,
+    currency: str,
+    date: Column,
+    last_rate_date: dt.date,
+) -> DataFrame:
+    """`with_usd` at the rate in force on `date`, where `daily` ends at `last_rate_date`: past
+    that day the latest rate stays in force, so the date is clamped to it before the join."""
+    return (
+        frame
+        .withColumn("_rate_on", F.least(date, F.lit(last_rate_date)))
+        .transform(lambda f: with_usd(
+            f, daily, amount_col=amount, currency_col=currency, date_col="_rate_on"))
+        .drop("_rate_on")
+    )

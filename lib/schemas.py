@@ -69,13 +69,13 @@ CLEAN_CHARGEBACKS = T.StructType([
 ])
 
 FAILED_RULE = T.StructType([
-    T.StructField("rule", T.StringType(), False),
+    T.StructField("rule", T.StringType()),
     T.StructField("message", T.StringType()),
 ])
 
 QUARANTINE = T.StructType([
     T.StructField("record", T.StringType()),
-    T.StructField("failed_rules", T.ArrayType(FAILED_RULE, False)),
+    T.StructField("failed_rules", T.ArrayType(FAILED_RULE)),
     T.StructField("source_file", T.StringType()),
     T.StructField("run_id", T.StringType(), False),
     T.StructField("quarantined_at", T.TimestampType(), False),

@@ -1,0 +1,72 @@
+"""Load the Great Expectations suites in expectations/ and check their rule metadata.
+
+A suite file is GX 1.x JSON (`ExpectationSuite.to_json_dict()`); each expectation's `meta`
+carries `rule` (its name in quarantine and dq_results) and `action` (warn, quarantine or fail).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import great_expectations as gx
+
+from lib.config import ACTIONS
+from lib.errors import UserError
+
+
+@dataclass(frozen=True)
+class Suite:
+    source: str
+    path: str
+    definition: dict[str, Any]
+
+    @property
+    def expectations(self) -> list[dict[str, Any]]:
+        return self.definition["expectations"]
+
+    def to_gx(self) -> gx.ExpectationSuite:
+        return gx.ExpectationSuite(
+            name=self.definition.get("name", self.source),
+            expectations=[dict(e) for e in self.expectations],
+            meta=self.definition.get("meta"),
+        )
+
+
+def _check(source: str, path: str, definition: Any) -> None:
+    if not isinstance(definition, dict) or not isinstance(definition.get("expectations"), list):
+        raise UserError(f"{path}: not a Great Expectations suite (no 'expectations' list)")
+    seen: set[str] = set()
+    for position, expectation in enumerate(definition["expectations"]):
+        meta = expectation.get("meta") or {}
+        rule, action = meta.get("rule"), meta.get("action")
+        where = f"{path}: expectation {position} ({expectation.get('type')})"
+        if not rule:
+            raise UserError(f"{where} has no meta.rule")
+        if action not in ACTIONS:
+            raise UserError(f"{where} has meta.action {action!r}; use one of {', '.join(ACTIONS)}")
+        if rule in seen:
+            raise UserError(f"{where} repeats rule name {rule!r}")
+        seen.add(rule)
+
+
+def load_suite(expectations_dir: str, source: str) -> Suite:
+    path = str(Path(expectations_dir) / f"{source}.json")
+    try:
+        definition = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"expectation suite not found: {path}") from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"{path} is not valid JSON: {error}") from None
+    _check(source, path, definition)
+    suite = Suite(source=source, path=path, definition=definition)
+    try:
+        suite.to_gx()
+    except Exception as error:  # GX validates types and kwargs; its message names the problem
+        raise UserError(f"{path}: Great Expectations rejects the suite: {error}".splitlines()[0])
+    return suite
+
+
+def load_suites(expectations_dir: str, sources: tuple[str, ...]) -> dict[str, Suite]:
+    return {source: load_suite(expectations_dir, source) for source in sources}
