@@ -235,7 +235,9 @@ def with_item_measures(orders: DataFrame) -> DataFrame:
         )).alias("items_field_missing_count"),
         F.array_min(F.transform(items, lambda i: i["quantity"])).alias("items_min_quantity"),
         F.array_min(F.transform(items, lambda i: i["unit_price"])).alias("items_min_unit_price"),
-        F.abs(line_total - F.col("total_amount")).cast("decimal(38,2)").alias("items_total_diff"),
+        # No items is `items_empty`'s failure; the sum rule applies only when there are items.
+        F.when(F.size(items) > 0, F.abs(line_total - F.col("total_amount")))
+        .cast("decimal(38,2)").alias("items_total_diff"),
     )
 
 
