@@ -64,7 +64,9 @@ def run_suites(
         outcome = definition.run(
             batch_parameters={"dataframe": frame},
             expectation_parameters=dict(parameters),
-            result_format="SUMMARY",
+            # Counts only: sampling unexpected values costs ~2 extra Spark jobs per expectation
+            # (51 jobs instead of 19 for the transactions suite) and nothing here reads them.
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 0},
         )
         results[source] = [_rule_result(source, r) for r in outcome.results]
     if data_docs_dir:
