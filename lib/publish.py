@@ -17,8 +17,10 @@ def table_path(warehouse: str, name: str) -> str:
 
 
 def overwrite(frame: DataFrame, path: str, partition_by: Sequence[str]) -> None:
+    # One shuffle on the partition columns puts each date (x method) in one task: one file per
+    # partition instead of one per task per partition (10M rows: ~90 files, not ~18,000).
     (
-        frame.write.format("delta")
+        frame.repartition(*partition_by).write.format("delta")
         .mode("overwrite")
         .option("overwriteSchema", "true")
         .partitionBy(*partition_by)
