@@ -9,9 +9,7 @@ from collections.abc import Callable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lib.generator.draws import (
-    DAY, below, iso_timestamp, money, one_of, uniform, uuid,
-)
+from lib.generator.draws import DAY, below, iso_timestamp, money, one_of, uuid
 from lib.generator.params import (
     AMOUNT_MISMATCH, CONFLICTING_DUPLICATE, CURRENCIES, EXACT_DUPLICATE, MALFORMED,
     NOT_QUARANTINED, ORPHAN, WRONG_TYPE, GeneratorParams,

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from lib.generator.draws import DAY, below, floor_div, one_of, uniform, uuid, weighted
 from lib.generator.params import (
     AMOUNT_MISMATCH, CURRENCIES, MALFORMED, NOT_QUARANTINED, ORPHAN, PARENT_QUARANTINED,
-    SECOND_CHARGEBACK_DEFECTS, UNLISTED_REASON_CODES, WRONG_TYPE, GeneratorParams,
+    WRONG_TYPE, GeneratorParams,
 )
 
 # Each block of four consecutive transaction indexes is cut into orders by one pattern: for each
