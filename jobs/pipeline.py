@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import os
 import sys
 import time
 import uuid
@@ -77,6 +78,12 @@ def _validate_all(
     daily = fx.daily_rates(fx_rates, min(r.valid_from for r in rate_rows), last_rate_date)
     parameters = {"as_of": as_of, "fx_currencies": sorted({r.currency for r in rate_rows})}
     files = {s: storage.source_files(spark, args.input, s) for s in SOURCES}
+    partitions = settings.shuffle_partitions or storage.shuffle_partitions_for(
+        sum(storage.total_bytes(spark, f) * (5 if any(x.endswith(".gz") for x in f) else 1)
+            for f in files.values()),
+        spark.sparkContext.defaultParallelism,
+    )
+    spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
     actions = settings.cross_source_actions
 
     validations: dict[str, Validation] = {}
@@ -164,7 +171,6 @@ def _publish(spark, args, run_id, as_of, validations, counts, invariants, gx_res
     chargeback = metrics.chargeback_metrics(clean["transactions"], clean["chargebacks"])
     publish.overwrite(payment, publish.table_path(warehouse, "payment_metrics"), ["txn_date", "payment_method"])
     publish.overwrite(chargeback, publish.table_path(warehouse, "chargeback_metrics"), ["txn_date", "payment_method"])
-    return payment, chargeback
 
 
 def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
@@ -177,13 +183,17 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
         docs = settings.data_docs
         data_docs_dir = None
         if docs and "://" not in args.warehouse and not args.warehouse.startswith("dbfs:"):
-            data_docs_dir = publish.table_path(args.warehouse, docs)
+            # GX's file store wants an absolute folder; data docs are local files only.
+            data_docs_dir = os.path.abspath(publish.table_path(args.warehouse, docs))
         counts, invariants, gx_results = _audit(validations, observations, rates[0], parameters, data_docs_dir)
         with phase("publish"):
-            payment, chargeback = _publish(spark, args, run_id, as_of, validations, counts,
+            _publish(spark, args, run_id, as_of, validations, counts,
                                            invariants, gx_results, rates)
-        summary = report.summary_text(args.warehouse, invariants,
-                                      report.headline_kpis(payment, chargeback))
+        # The metric tables are small: reading them back beats recomputing them from the caches.
+        published = {name: spark.read.format("delta").load(publish.table_path(args.warehouse, name))
+                     for name in ("payment_metrics", "chargeback_metrics")}
+        summary = report.summary_text(args.warehouse, invariants, report.headline_kpis(
+            published["payment_metrics"], published["chargeback_metrics"]))
     finally:
         for validation in validations.values():
             validation.rows.unpersist()

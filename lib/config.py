@@ -36,6 +36,7 @@ class Settings:
     expectations: str
     data_docs: str | None = "_data_docs"
     json_format: str = "auto"
+    shuffle_partitions: int | None = None  # None: sized from the input (lib/storage.py)
     cross_source_actions: dict[str, str] = field(
         default_factory=lambda: dict(DEFAULT_CROSS_SOURCE_ACTIONS)
     )
@@ -74,6 +75,9 @@ def load_settings(conf_file: str) -> Settings:
                 f"rule ({', '.join(actions)}) with an action of {', '.join(ACTIONS)}"
             )
         actions[rule] = action
+    shuffle_partitions = raw.get("shuffle_partitions", "auto")
+    if shuffle_partitions != "auto" and not (isinstance(shuffle_partitions, int) and shuffle_partitions > 0):
+        raise UserError(f"config file {conf_file}: shuffle_partitions must be auto or a positive integer")
     base = path.resolve().parent
     return Settings(
         fx_rates=_resolve(base, raw["fx_rates"]),
@@ -81,5 +85,6 @@ def load_settings(conf_file: str) -> Settings:
         expectations=_resolve(base, raw["expectations"]),
         data_docs=raw.get("data_docs", "_data_docs"),
         json_format=json_format,
+        shuffle_partitions=None if shuffle_partitions == "auto" else shuffle_partitions,
         cross_source_actions=actions,
     )

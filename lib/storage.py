@@ -83,3 +83,19 @@ def starts_with_array(spark: SparkSession, files: list[str]) -> bool:
         if text:
             return text.startswith("[")
     return False
+
+
+def total_bytes(spark: SparkSession, files: list[str]) -> int:
+    """Bytes on storage of `files` (compressed size for .gz): sizes the shuffle partitions."""
+    jvm, conf = _hadoop(spark)
+    total = 0
+    for file in files:
+        path = jvm.org.apache.hadoop.fs.Path(file)
+        total += path.getFileSystem(conf).getFileStatus(path).getLen()
+    return total
+
+
+def shuffle_partitions_for(input_bytes: int, parallelism: int, target_bytes: int = 64 << 20) -> int:
+    """About one shuffle partition per 64 MiB of raw input (gzip inflates ~5x, counted as such
+    by the caller), at least one per core, at most 2000."""
+    return max(parallelism, min(2000, -(-input_bytes // target_bytes)))

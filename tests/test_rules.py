@@ -113,6 +113,11 @@ CHARGEBACK_CASES = {
     "dup_a": ({"transaction_id": "dup", "amount": D("1.00")}, ["conflicting_duplicate"]),
     "dup_b": ({"transaction_id": "dup", "amount": D("2.00")}, ["conflicting_duplicate"]),
     "same_txn_other_day": ({"transaction_id": "dup", "dispute_date": dt.datetime(2026, 10, 6)}, []),
+    # no dispute_date, no identity: never a conflicting duplicate
+    "no_date_a": ({"transaction_id": "nodate", "dispute_date_raw": None, "dispute_date": None,
+                   "amount": D("1.00")}, ["dispute_date_required"]),
+    "no_date_b": ({"transaction_id": "nodate", "dispute_date_raw": None, "dispute_date": None,
+                   "amount": D("2.00")}, ["dispute_date_required"]),
 }
 
 CASES = {
