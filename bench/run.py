@@ -181,7 +181,7 @@ def manifest_matches(data: Path, rows: int) -> bool:
     except (OSError, ValueError):
         return False
     flat = dict(manifest)
-    for nested in ("params", "parameters", "args", "config"):
+    for nested in ("generator", "params", "parameters", "args", "config"):
         if isinstance(manifest.get(nested), dict):
             flat.update(manifest[nested])
     expected = {"rows": rows, "seed": SEED, "format": "jsonl", "defect_rate": DEFECT_RATE, "as_of": AS_OF}
