@@ -58,9 +58,16 @@ def _item_type_ok(item: Column) -> Column:
     )
 
 
+def _type_column(field: RawField) -> str:
+    return f"_type_{field.column}"
+
+
 def _json_field(v: Column, field: RawField) -> tuple[dict[str, Column], Column]:
-    """Typed column(s) of one field and a Column that is true when its JSON type is right."""
-    json_type = F.schema_of_variant(F.variant_get(v, field.path, "variant"))
+    """Typed column(s) of one field and a Column that is true when its JSON type is right.
+
+    The field's JSON type was computed once into `_type_<column>` (see `_typed_json`).
+    """
+    json_type = F.col(_type_column(field))
     if field.kind == "string":
         value = _blank_to_null(F.try_variant_get(v, field.path, "string"))
         return {field.column: value}, _absent(json_type) | (json_type == "STRING")
@@ -89,13 +96,21 @@ def _json_field(v: Column, field: RawField) -> tuple[dict[str, Column], Column]:
 def _typed_json(parsed: DataFrame, spec: SourceSpec) -> DataFrame:
     """`parsed` has record, source_file, row_id, _v (VARIANT or null), is_object."""
     v = F.col("_v")
+    # Each field's JSON type once, in its own projection: the type check and the wrong_type
+    # message both use it, and Spark does not collapse a projection whose costly columns are
+    # read twice, so schema_of_variant runs once per field and row.
+    with_types = parsed.select(
+        "*",
+        *[F.schema_of_variant(F.variant_get(v, f.path, "variant")).alias(_type_column(f))
+          for f in spec.fields],
+    )
     typed: dict[str, Column] = {}
     type_problems: list[Column] = []
     for field in spec.fields:
         columns, ok = _json_field(v, field)
         typed.update(columns)
-        json_type = F.schema_of_variant(F.variant_get(v, field.path, "variant"))
-        type_problems.append(F.when(~ok, F.concat(F.lit(f"{field.column} is "), json_type)))
+        type_problems.append(
+            F.when(~ok, F.concat(F.lit(f"{field.column} is "), F.col(_type_column(field)))))
     problems = F.concat_ws(", ", *type_problems)
     reader_failure = (
         F.when(~F.col("is_object"),
@@ -103,7 +118,7 @@ def _typed_json(parsed: DataFrame, spec: SourceSpec) -> DataFrame:
         .when(problems != "", _failure("wrong_type", F.concat(F.lit("wrong JSON type: "), problems)))
     )
     malformed = ~F.col("is_object")
-    return parsed.select(
+    return with_types.select(
         "record",
         "source_file",
         "row_id",
