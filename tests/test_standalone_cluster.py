@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -263,3 +264,41 @@ def test_job_runs_on_both_workers_and_writes_exact_buckets(standalone_cluster, t
         assert any(re.search(r"Running task \S+ in stage", log.read_text()) for log in executor_logs), (
             f"no task ran on {worker.work_dir.name}:\n" + "\n".join(_tail(log) for log in executor_logs)
         )
+
+
+def test_pipeline_on_the_cluster_publishes_the_tiny_expected_numbers(standalone_cluster, tmp_path):
+    """The real job, submitted to the cluster: the hand-derived counts and metrics of the tiny
+    raw zone (bench/fixtures/tiny_expected.json), read back with delta-rs (no Spark here)."""
+    expected = json.loads((REPO_ROOT / "bench" / "fixtures" / "tiny_expected.json").read_text())
+    raw = tmp_path / "raw"
+    shutil.copytree(REPO_ROOT / "bench" / "fixtures" / "tiny", raw)
+    warehouse = tmp_path / "warehouse"
+
+    run = standalone_cluster.submit(
+        "--conf", "spark.sql.shuffle.partitions=2",
+        "jobs/pipeline.py", "--input", str(raw), "--warehouse", str(warehouse),
+        "--as-of", "2026-11-01T00:00:00Z",
+        timeout=600,
+    )
+
+    assert run.returncode == 0, f"pipeline failed:\n{run.stdout}\n{run.stderr[-4000:]}"
+    assert f"chargeback-pipeline: published to {warehouse}" in run.stdout
+    apps = [a for a in standalone_cluster.master_state()["completedapps"] if a["name"] == "chargeback-pipeline"]
+    assert [a["state"] for a in apps] == ["FINISHED"]
+
+    counts = ("rows_read", "rows_valid", "rows_quarantined", "duplicates_dropped")
+    run_log = DeltaTable(str(warehouse / "run_log")).to_pyarrow_table().to_pylist()
+    assert {r["source"]: {c: r[c] for c in counts} for r in run_log} == {
+        s: expected[s] for s in ("orders", "transactions", "chargebacks")}
+
+    payment_metrics = DeltaTable(str(warehouse / "payment_metrics")).to_pyarrow_table().to_pylist()
+    as_json = [{**r, "txn_date": r["txn_date"].isoformat(), "completed_volume_usd": str(r["completed_volume_usd"]),
+                "failed_volume_usd": str(r["failed_volume_usd"])} for r in payment_metrics]
+    order = lambda r: (r["txn_date"], r["payment_method"])  # noqa: E731
+    assert sorted(as_json, key=order) == sorted(expected["payment_metrics"], key=order)
+
+    chargeback_metrics = DeltaTable(str(warehouse / "chargeback_metrics")).to_pyarrow_table().to_pylist()
+    columns = list(expected["chargeback_metrics_nonzero"][0])
+    nonzero = [{c: (r[c].isoformat() if c == "txn_date" else str(r[c]) if c == "disputed_amount_usd" else r[c])
+                for c in columns} for r in chargeback_metrics if r["chargeback_count"] > 0]
+    assert sorted(nonzero, key=order) == sorted(expected["chargeback_metrics_nonzero"], key=order)
