@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from lib.schemas import SourceSpec
@@ -38,33 +38,39 @@ def collapse_exact_duplicates(rows: DataFrame, spec: SourceSpec) -> DataFrame:
     """Rows identical in every contract field after parsing become one row with `copies`.
 
     A timestamp takes part as its parsed value (so `...Z` and `...+00:00` are one value), or as
-    its text when it does not parse. Rows the reader rejected are never collapsed.
+    its text when it does not parse. Rows the reader rejected are never collapsed. The kept copy
+    is the one with the smallest (source_file, record), so reruns keep the same one.
+
+    Done with a window sorted key first: the suite's uniqueness windows (partitioned by the key)
+    then reuse this sort and the key shuffle, so a source costs one exchange and one sort.
     """
     timestamps = _timestamp_fields(spec)
     raw_columns = {f"{name}_raw" for name in timestamps}
-    grouping = [F.col(c) for c in rows.columns
-                if c not in raw_columns and c not in ("record", "source_file", "row_id")]
-    grouping += [F.when(F.col(name).isNull(), F.col(f"{name}_raw")).alias(f"_{name}_unparsed")
-                 for name in timestamps]
-    grouping.append(F.when(~in_scope(), F.col("row_id")).alias("_reader_row"))
-    collapsed = (
+    helpers = ("record", "source_file", "row_id")
+    content = [F.col(k) for k in spec.key] + [
+        F.col(c) for c in rows.columns
+        if c not in raw_columns and c not in helpers and c not in spec.key
+    ]
+    # Computed once as columns: two windows over the same expressions would each compute their
+    # own copy, which Spark cannot tell is the same ordering, and it would sort twice.
+    distinguishers = {f"_{name}_unparsed": F.when(F.col(name).isNull(), F.col(f"{name}_raw"))
+                      for name in timestamps}
+    distinguishers["_reader_row"] = F.when(~in_scope(), F.col("row_id"))
+    content += [F.col(name) for name in distinguishers]
+    same_content = Window.partitionBy(*content).orderBy("source_file", "record")
+    every_copy = same_content.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    return (
         rows
+        .select("*", *[column.alias(name) for name, column in distinguishers.items()])
         .repartition(*[F.col(k) for k in spec.key])
-        .groupBy(*grouping)
-        .agg(
-            F.min(F.struct("source_file", "record")).alias("_first"),
-            F.count(F.lit(1)).alias("copies"),
-            *[F.min(f"{name}_raw").alias(f"{name}_raw") for name in timestamps],
+        .withColumn("_copy", F.row_number().over(same_content))
+        .withColumn("copies", F.count(F.lit(1)).over(every_copy))
+        .where(F.col("_copy") == 1)
+        .select(
+            "record", "source_file", "copies", "reader_failure", *spec.columns,
+            *[c for c in rows.columns
+              if c not in spec.columns and c not in (*helpers, "reader_failure")],
         )
-    )
-    return collapsed.select(
-        F.col("_first.record").alias("record"),
-        F.col("_first.source_file").alias("source_file"),
-        "copies",
-        "reader_failure",
-        *spec.columns,
-        *[c for c in rows.columns if c not in spec.columns and c not in
-          ("record", "source_file", "row_id", "reader_failure")],
     )
 
 
