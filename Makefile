@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine (Python 3.11 + Java 17 + Maven):
 #   make demo   set up, generate sample data, run the pipeline in local mode
 #   make test   set up, run the test suite
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-fast wheel bench clean
 
 ROWS ?= 5000
 AS_OF ?= 2026-11-01T00:00:00Z
@@ -18,8 +18,14 @@ demo: setup
 test: setup
 	.venv/bin/python -m pytest $(PYTEST_ARGS)
 
+test-fast: setup
+	.venv/bin/python -m pytest -m "not cluster and not e2e" $(PYTEST_ARGS)
+
+wheel: setup
+	.venv/bin/python -m pip wheel . --no-deps --no-build-isolation -w dist/
+
 bench: setup
 	.venv/bin/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf dist build $(SAMPLE) $(WAREHOUSE) spark-warehouse
+	rm -rf dist build *.egg-info $(SAMPLE) $(WAREHOUSE) spark-warehouse

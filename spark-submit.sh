@@ -15,6 +15,8 @@ bundle="$("$ROOT/.venv/bin/python" "$ROOT/scripts/build_bundle.py")"
 spark_options=()
 app_and_args=()
 has_master=no
+master="local[*]"
+has_driver_memory=no
 user_jars=""
 user_py_files=""
 user_java_options=""
@@ -28,8 +30,10 @@ while [ $# -gt 0 ]; do
     # spark-submit keeps only the last --jars / --py-files / --driver-java-options, so the user's
     # values are merged into ours below instead of silently replacing the Delta JARs or the bundle.
     case "$1" in
-      --master) has_master=yes; spark_options+=("$1" "$2"); shift 2 ;;
-      --master=*) has_master=yes; spark_options+=("$1"); shift ;;
+      --master) has_master=yes; master="$2"; spark_options+=("$1" "$2"); shift 2 ;;
+      --master=*) has_master=yes; master="${1#--master=}"; spark_options+=("$1"); shift ;;
+      --driver-memory|--driver-memory=*) has_driver_memory=yes; spark_options+=("$1")
+        [[ "$1" == *=* ]] || { spark_options+=("$2"); shift; }; shift ;;
       --jars) user_jars="$2"; shift 2 ;;
       --jars=*) user_jars="${1#--jars=}"; shift ;;
       --py-files) user_py_files="$2"; shift 2 ;;
@@ -49,6 +53,11 @@ if [ ${#app_and_args[@]} -eq 0 ]; then
   exit 2
 fi
 [ "$has_master" = yes ] || spark_options=(--master "local[*]" "${spark_options[@]+"${spark_options[@]}"}")
+# In local mode the driver JVM is also the executor that caches the validated rows; spark's 1g
+# default spills most of a 10M-row run to disk. CHARGEBACK_LOCAL_DRIVER_MEMORY overrides 6g.
+if [[ "$master" == local* ]] && [ "$has_driver_memory" = no ]; then
+  spark_options+=(--driver-memory "${CHARGEBACK_LOCAL_DRIVER_MEMORY:-6g}")
+fi
 
 delta_jars="$(ls "$ROOT"/.cache/jars/*.jar | paste -sd, -)"
 jars="$delta_jars${user_jars:+,$user_jars}"

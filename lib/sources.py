@@ -111,14 +111,16 @@ def _typed_json(parsed: DataFrame, spec: SourceSpec) -> DataFrame:
         typed.update(columns)
         type_problems.append(
             F.when(~ok, F.concat(F.lit(f"{field.column} is "), F.col(_type_column(field)))))
-    problems = F.concat_ws(", ", *type_problems)
+    # Once per row, in its own projection: the condition and the message both read it.
+    checked = with_types.withColumn("_problems", F.concat_ws(", ", *type_problems))
+    problems = F.col("_problems")
     reader_failure = (
         F.when(~F.col("is_object"),
                _failure("malformed_record", F.lit("not a JSON object (does not parse)")))
         .when(problems != "", _failure("wrong_type", F.concat(F.lit("wrong JSON type: "), problems)))
     )
     malformed = ~F.col("is_object")
-    return with_types.select(
+    return checked.select(
         "record",
         "source_file",
         "row_id",

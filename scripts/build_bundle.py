@@ -5,6 +5,8 @@ Prints the bundle's path.
 """
 from __future__ import annotations
 
+import os
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -25,7 +27,10 @@ def bundle_files() -> list[Path]:
 
 def build() -> Path:
     BUNDLE.parent.mkdir(exist_ok=True)
-    tmp = BUNDLE.with_suffix(".zip.tmp")
+    # A private temporary name: two submissions at once (a test and a demo) must not collide.
+    handle, tmp_name = tempfile.mkstemp(prefix=".bundle-", suffix=".zip", dir=BUNDLE.parent)
+    os.close(handle)
+    tmp = Path(tmp_name)
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as bundle:
         for path in bundle_files():
             info = zipfile.ZipInfo(str(path.relative_to(ROOT)), date_time=(2020, 1, 1, 0, 0, 0))
