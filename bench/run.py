@@ -343,9 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000000,10000000", help="comma-separated rows (1000000 or 1M)")
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", default="3",
+                        help="repetitions, one number or one per size (e.g. 3,1 with --sizes 1M,10M)")
     parser.add_argument("--only", default="a,b,c,d", help="implementations to run, e.g. b,c,d")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per run")
+    parser.add_argument("--pandas-timeout", type=float, default=None,
+                        help="seconds per pandas run (default: --timeout); a timeout is a result")
     parser.add_argument("--keep-data", action="store_true",
                         help="keep data this run generated (data found already in place is never deleted)")
     parser.add_argument("--data-root", default=str(BENCH / "data"))
@@ -358,6 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--only: unknown implementation(s) {unknown}; choose from a,b,c,d")
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    reps = [int(r) for r in args.reps.split(",") if r.strip()]
+    if len(reps) == 1:
+        reps = reps * len(sizes)
+    if len(reps) != len(sizes):
+        parser.error("--reps: give one number, or one per size")
     results_dir = Path(args.results)
     results_dir.mkdir(parents=True, exist_ok=True)
     results = {
@@ -368,9 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     out_json = results_dir / "results.json"
 
-    for rows in sizes:
+    for rows, size_reps in zip(sizes, reps):
         data, generated = ensure_data(rows, Path(args.data_root))
-        for rep in range(args.reps):
+        for rep in range(size_reps):
             for letter in only:
                 impl = IMPLEMENTATIONS[letter][0]
                 record = {"impl": impl, "letter": letter, "rows": rows, "rep": rep,
@@ -381,7 +389,9 @@ def main(argv: list[str] | None = None) -> int:
                     out = Path(tempfile.mkdtemp(prefix=f"bench-{impl}-{rows}-", dir=args.work_dir))
                     try:
                         record.update(measure(command(letter, data, out),
-                                              results_dir / "logs" / f"{impl}-{rows}-{rep}.log", args.timeout))
+                                              results_dir / "logs" / f"{impl}-{rows}-{rep}.log",
+                                              (args.pandas_timeout or args.timeout) if letter == "d"
+                                              else args.timeout))
                     finally:
                         shutil.rmtree(out, ignore_errors=True)
                 results["runs"].append(record)
