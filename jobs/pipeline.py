@@ -15,6 +15,7 @@ import os
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
@@ -36,6 +37,15 @@ def phase(name: str):
     started = time.perf_counter()
     yield
     print(f"pipeline: {name} took {time.perf_counter() - started:.1f}s", file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What validation was set up with, and what publishing needs of it again."""
+    suites: dict
+    parameters: dict
+    daily_rates: DataFrame
+    last_rate_date: dt.date
 
 
 CLEAN_PARTITIONS = {"orders": "order_date", "transactions": "txn_date", "chargebacks": "chargeback_date"}
@@ -66,7 +76,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _validate_all(
     spark: SparkSession, args: argparse.Namespace, settings: Settings, as_of: dt.datetime
-) -> tuple[dict[str, Validation], dict[str, Observation], dict, tuple]:
+) -> tuple[dict[str, Validation], dict[str, Observation], RunInputs]:
     suites = load_suites(settings.expectations, SOURCES)
     try:
         fx_rates = fx.read_fx_rates(spark, settings.fx_rates)
@@ -105,10 +115,10 @@ def _validate_all(
         validation = validate_source(raw, spec, suites[source], parameters, cross_source[source])
         validation.rows.persist(StorageLevel.MEMORY_AND_DISK)
         validations[source] = validation
-    return validations, observations, parameters, (suites, daily, last_rate_date)
+    return validations, observations, RunInputs(suites, parameters, daily, last_rate_date)
 
 
-def _audit(validations, observations, suites, parameters, data_docs_dir):
+def _audit(validations, observations, inputs: RunInputs, data_docs_dir):
     """Counts, Great Expectations, `fail` rules and the nothing-lost invariant; raises RunAborted."""
     with phase("validate (read, split, cache)"):
         counts = {s: rule_counts(v.rows, v.rule_names) for s, v in validations.items()}
@@ -130,7 +140,7 @@ def _audit(validations, observations, suites, parameters, data_docs_dir):
         measures = [c for c in validation.rows.columns if c.startswith("items_")]
         gx_frames[source] = validation.gx_frame(list(spec.columns) + measures)
     with phase("great expectations"):
-        gx_results = gx_run.run_suites(gx_frames, suites, parameters, data_docs_dir)
+        gx_results = gx_run.run_suites(gx_frames, inputs.suites, inputs.parameters, data_docs_dir)
     mismatches = [m for s in SOURCES for m in gx_run.compare_counts(
         gx_results[s], {k[5:]: v for k, v in counts[s].items() if k.startswith("rule:")})]
     if mismatches:
@@ -146,8 +156,9 @@ def _audit(validations, observations, suites, parameters, data_docs_dir):
     return counts, invariants, gx_results
 
 
-def _publish(spark, args, run_id, as_of, validations, counts, invariants, gx_results, rates):
-    _suites, daily, last_rate_date = rates
+def _publish(spark, args, run_id, as_of, validations, counts, invariants, gx_results,
+             inputs: RunInputs):
+    daily, last_rate_date = inputs.daily_rates, inputs.last_rate_date
     warehouse = args.warehouse
     clean = {
         "orders": tables.clean_orders(validations["orders"].rows, daily, last_rate_date),
@@ -178,17 +189,17 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
     settings = load_settings(args.conf)
     run_id = args.run_id or str(uuid.uuid4())
     spark = spark or build_session("chargeback-pipeline")
-    validations, observations, parameters, rates = _validate_all(spark, args, settings, as_of)
+    validations, observations, inputs = _validate_all(spark, args, settings, as_of)
     try:
         docs = settings.data_docs
         data_docs_dir = None
         if docs and "://" not in args.warehouse and not args.warehouse.startswith("dbfs:"):
             # GX's file store wants an absolute folder; data docs are local files only.
             data_docs_dir = os.path.abspath(publish.table_path(args.warehouse, docs))
-        counts, invariants, gx_results = _audit(validations, observations, rates[0], parameters, data_docs_dir)
+        counts, invariants, gx_results = _audit(validations, observations, inputs, data_docs_dir)
         with phase("publish"):
             _publish(spark, args, run_id, as_of, validations, counts,
-                                           invariants, gx_results, rates)
+                                           invariants, gx_results, inputs)
         # The metric tables are small: reading them back beats recomputing them from the caches.
         published = {name: spark.read.format("delta").load(publish.table_path(args.warehouse, name))
                      for name in ("payment_metrics", "chargeback_metrics")}
