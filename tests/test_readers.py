@@ -119,6 +119,43 @@ def test_orders_items_are_typed_and_a_fractional_quantity_is_a_wrong_type(spark,
     )
 
 
+def test_items_take_the_same_values_on_the_fast_cast_and_the_per_element_path(spark, tmp_path):
+    """A plain items array is cast in one step; anything unusual goes element by element. Both
+    must type items the same way, so each case below is one the fast path must refuse or keep."""
+    order = {"customer_id": "c", "timestamp": "2026-10-01T09:00:00Z", "total_amount": 25.0,
+             "currency": "USD", "payment_status": "paid"}
+    cases = {
+        "fast": [{"product_id": "p", "quantity": 2, "unit_price": 12.5}],
+        "fast_merged": [{"product_id": "p", "quantity": 1, "unit_price": 10.25},
+                        {"product_id": "q", "quantity": 2, "unit_price": 7.5}],
+        "padded_id": [{"product_id": " p ", "quantity": 2, "unit_price": 12.5}],
+        "blank_id": [{"product_id": "  ", "quantity": 2, "unit_price": 12.5}],
+        "null_id": [{"product_id": None, "quantity": 2, "unit_price": 12.5}],
+        "whole_decimal_quantity": [{"product_id": "p", "quantity": 2.0, "unit_price": 12.5}],
+        "huge_price": [{"product_id": "p", "quantity": 1, "unit_price": 12345678901234567}],
+        "string_price": [{"product_id": "p", "quantity": 1, "unit_price": "12.5"}],
+        "extra_field": [{"product_id": "p", "quantity": 2, "unit_price": 12.5, "note": "x"}],
+        "number_element": [7],
+    }
+    (tmp_path / "orders.jsonl").write_text("\n".join(
+        json.dumps({**order, "order_id": name, "items": items}) for name, items in cases.items()))
+    frame = read(spark, tmp_path, "orders")
+    item = Row("product_id", "quantity", "unit_price")
+    assertDataFrameEqual(
+        frame.selectExpr("order_id", "reader_failure.rule AS rule", "items"),
+        [Row(order_id="fast", rule=None, items=[item("p", 2, D("12.50"))]),
+         Row(order_id="fast_merged", rule=None, items=[item("p", 1, D("10.25")), item("q", 2, D("7.50"))]),
+         Row(order_id="padded_id", rule=None, items=[item("p", 2, D("12.50"))]),
+         Row(order_id="blank_id", rule=None, items=[item(None, 2, D("12.50"))]),
+         Row(order_id="null_id", rule=None, items=[item(None, 2, D("12.50"))]),
+         Row(order_id="whole_decimal_quantity", rule=None, items=[item("p", 2, D("12.50"))]),
+         Row(order_id="huge_price", rule="wrong_type", items=[item("p", 1, None)]),
+         Row(order_id="string_price", rule="wrong_type", items=[item("p", 1, D("12.50"))]),
+         Row(order_id="extra_field", rule=None, items=[item("p", 2, D("12.50"))]),
+         Row(order_id="number_element", rule="wrong_type", items=[item(None, None, None)])],
+    )
+
+
 CSV_HEADER = "transaction_id,dispute_date,amount,reason_code,status,resolution_date"
 
 
