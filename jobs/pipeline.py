@@ -94,6 +94,10 @@ def _validate_all(
         spark.sparkContext.defaultParallelism,
     )
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
+    # Delta replays a table's log in this many tasks (default 50); every write and read of a
+    # table pays it, and tables here have a log of a few commits. One task per core is plenty.
+    spark.conf.set("spark.databricks.delta.snapshotPartitions",
+                   str(min(50, max(1, spark.sparkContext.defaultParallelism))))
     actions = settings.cross_source_actions
 
     validations: dict[str, Validation] = {}

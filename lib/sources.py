@@ -9,6 +9,7 @@ type, which is how `"amount": "12.50"` (a string) is told apart from `12.50` (a 
 """
 from __future__ import annotations
 
+import re
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -73,6 +74,54 @@ _ITEMS_FAST_TYPE = (
 )
 _ITEM_TYPE = "array<struct<product_id:string,quantity:bigint,unit_price:decimal(18,2)>>"
 
+# The whole-record gate. A record whose JSON schema (schema_of_variant of the whole object: keys
+# sorted, ", "-separated) is exactly the source's fields with types that can only be right
+# (strings, amounts of at most 15 integer digits, plain items) needs no per-field type check and
+# is typed by one cast of the whole object. Any other record (a key missing or extra, an integer
+# or string amount, a wrong type) takes the per-field path, which decides exactly as before.
+_FAST_FIELD_TYPES = {
+    "string": r"(STRING|VOID)",
+    "timestamp": r"(STRING|VOID)",
+    "amount": r"(DECIMAL\((\d|1[0-5]),\d+\)|VOID)",
+    "items": _ITEMS_FAST_TYPE[1:-1],
+}
+_CAST_TYPES = {"string": "string", "timestamp": "string", "amount": "decimal(18,2)", "items": _ITEM_TYPE}
+
+
+def _field_tree(spec: SourceSpec) -> dict:
+    """Nested {key: kind or subtree} of the JSON paths of `spec` ("$.a.b" -> {"a": {"b": kind}})."""
+    tree: dict = {}
+    for field in spec.fields:
+        *parents, leaf = field.path[2:].split(".")
+        node = tree
+        for key in parents:
+            node = node.setdefault(key, {})
+        if field.kind == "object":
+            node.setdefault(leaf, {})
+        else:
+            node[leaf] = field.kind
+    return tree
+
+
+def _record_pattern(tree: dict) -> str:
+    parts = [f"{re.escape(key)}: " + (_record_pattern(kind) if isinstance(kind, dict) else _FAST_FIELD_TYPES[kind])
+             for key, kind in sorted(tree.items())]
+    return "OBJECT<" + ", ".join(parts) + ">"
+
+
+def _record_cast_type(tree: dict) -> str:
+    return "struct<" + ",".join(
+        f"`{key}`:" + (_record_cast_type(kind) if isinstance(kind, dict) else _CAST_TYPES[kind])
+        for key, kind in tree.items()) + ">"
+
+
+def _fast_value(field: RawField) -> Column:
+    """The field's value from the whole-record cast `_record` (see `_typed_json`)."""
+    value = F.col("_record")
+    for key in field.path[2:].split("."):
+        value = value.getField(key)
+    return value
+
 
 def _needs_trim(strings: Column) -> Column:
     """True when some element of an array of strings is empty or has a space at either end
@@ -87,15 +136,20 @@ def _json_field(v: Column, field: RawField) -> tuple[dict[str, Column], Column]:
     The field's JSON type was computed once into `_type_<column>` (see `_typed_json`).
     """
     json_type = F.col(_type_column(field))
+    fast = F.col("_fast")
+
+    def extract(cast_type: str) -> Column:
+        return F.when(fast, _fast_value(field)).otherwise(F.try_variant_get(v, field.path, cast_type))
+
     if field.kind == "string":
-        value = _blank_to_null(F.try_variant_get(v, field.path, "string"))
+        value = _blank_to_null(extract("string"))
         return {field.column: value}, _absent(json_type) | (json_type == "STRING")
     if field.kind == "amount":
-        value = F.try_variant_get(v, field.path, "decimal(18,2)")
+        value = extract("decimal(18,2)")
         ok = _absent(json_type) | (json_type.rlike(_NUMBER_TYPE) & value.isNotNull())
         return {field.column: value}, ok
     if field.kind == "timestamp":
-        raw = _blank_to_null(F.try_variant_get(v, field.path, "string"))
+        raw = _blank_to_null(extract("string"))
         return (
             {f"{field.column}_raw": raw, field.column: F.try_to_timestamp(raw)},
             _absent(json_type) | (json_type == "STRING"),
@@ -111,11 +165,12 @@ def _problem(field: RawField, ok: Column) -> Column:
 
 def _items_columns(v: Column, field: RawField) -> dict[str, Column]:
     """Helper columns for `items`, computed with the scalar fields (no lambda: code-generated)."""
-    fast = F.try_variant_get(v, field.path, _ITEM_TYPE)
+    fast = F.when(F.col("_fast"), _fast_value(field)).otherwise(
+        F.try_variant_get(v, field.path, _ITEM_TYPE))
     return {
         "_items_fast": fast,
         "_items_is_fast": F.coalesce(
-            F.col(_type_column(field)).rlike(_ITEMS_FAST_TYPE)
+            (F.col("_fast") | F.col(_type_column(field)).rlike(_ITEMS_FAST_TYPE))
             & ~_needs_trim(fast.getField("product_id")),
             F.lit(False),
         ),
@@ -133,10 +188,19 @@ def _typed_json(parsed: DataFrame, spec: SourceSpec) -> DataFrame:
     3. only `items` (orders), where an array that does not take the fast path needs lambdas.
     """
     v = F.col("_v")
-    with_types = parsed.select(
+    tree = _field_tree(spec)
+    gated = parsed.select(
         "*",
-        *[F.schema_of_variant(F.variant_get(v, f.path, "variant")).alias(_type_column(f))
-          for f in spec.fields],
+        F.coalesce(F.schema_of_variant(v).rlike(f"^{_record_pattern(tree)}$"), F.lit(False))
+        .alias("_fast"),
+    )
+    # A record through the gate has every type right: its `_type_` columns stay null (absent),
+    # which every check below reads as "nothing wrong".
+    with_types = gated.select(
+        "*",
+        F.when(F.col("_fast"), F.try_variant_get(v, "$", _record_cast_type(tree))).alias("_record"),
+        *[F.when(~F.col("_fast"), F.schema_of_variant(F.variant_get(v, f.path, "variant")))
+          .alias(_type_column(f)) for f in spec.fields],
     )
     typed: dict[str, Column] = {}
     problems_before: list[Column] = []  # fields before `items`, then after it: message order
