@@ -15,6 +15,7 @@ import os
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
@@ -48,6 +49,7 @@ class RunInputs:
     last_rate_date: dt.date
 
 
+PUBLISH_THREADS = 3
 CLEAN_PARTITIONS = {"orders": "order_date", "transactions": "txn_date", "chargebacks": "chargeback_date"}
 
 
@@ -161,7 +163,8 @@ def _audit(validations, observations, inputs: RunInputs, data_docs_dir):
 
 
 def _publish(spark, args, run_id, as_of, validations, counts, invariants, gx_results,
-             inputs: RunInputs):
+             inputs: RunInputs) -> tuple[DataFrame, DataFrame]:
+    """Write every table; return the two metric frames (cached: the summary reads them)."""
     daily, last_rate_date = inputs.daily_rates, inputs.last_rate_date
     warehouse = args.warehouse
     clean = {
@@ -169,23 +172,35 @@ def _publish(spark, args, run_id, as_of, validations, counts, invariants, gx_res
         "transactions": tables.clean_transactions(validations["transactions"].rows),
         "chargebacks": tables.clean_chargebacks(validations["chargebacks"].rows),
     }
-    for source, frame in clean.items():
-        publish.overwrite(frame, publish.table_path(warehouse, source), [CLEAN_PARTITIONS[source]])
     quarantined_at = F.lit(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)).cast("timestamp")
     quarantine: DataFrame | None = None
     for source, validation in validations.items():
         rows = tables.quarantine_rows(validation.rows, source, run_id, quarantined_at)
         quarantine = rows if quarantine is None else quarantine.unionByName(rows)
-    publish.overwrite(quarantine, publish.table_path(warehouse, "quarantine"), ["source"])
     dq_rows = [row for s in SOURCES for row in report.dq_result_rows(run_id, validations[s], gx_results[s], counts[s])]
-    publish.replace_run(spark, report.dq_results_frame(spark, dq_rows),
-                        publish.table_path(warehouse, "dq_results"), run_id, ["source"])
-    publish.replace_run(spark, report.run_log_frame(spark, run_id, as_of, invariants),
-                        publish.table_path(warehouse, "run_log"), run_id, ["source"])
-    payment = metrics.payment_metrics(clean["transactions"])
-    chargeback = metrics.chargeback_metrics(clean["transactions"], clean["chargebacks"])
-    publish.overwrite(payment, publish.table_path(warehouse, "payment_metrics"), ["txn_date", "payment_method"])
-    publish.overwrite(chargeback, publish.table_path(warehouse, "chargeback_metrics"), ["txn_date", "payment_method"])
+    # A few hundred rows each (dates x methods): cached, so the summary does not recompute them.
+    payment = metrics.payment_metrics(clean["transactions"]).persist()
+    chargeback = metrics.chargeback_metrics(clean["transactions"], clean["chargebacks"]).persist()
+    writes = [
+        *[lambda s=s: publish.overwrite(clean[s], publish.table_path(warehouse, s), [CLEAN_PARTITIONS[s]])
+          for s in clean],
+        lambda: publish.overwrite(quarantine, publish.table_path(warehouse, "quarantine"), ["source"]),
+        lambda: publish.replace_run(spark, report.dq_results_frame(spark, dq_rows),
+                                    publish.table_path(warehouse, "dq_results"), run_id, ["source"]),
+        lambda: publish.replace_run(spark, report.run_log_frame(spark, run_id, as_of, invariants),
+                                    publish.table_path(warehouse, "run_log"), run_id, ["source"]),
+        lambda: publish.overwrite(payment, publish.table_path(warehouse, "payment_metrics"),
+                                  ["txn_date", "payment_method"]),
+        lambda: publish.overwrite(chargeback, publish.table_path(warehouse, "chargeback_metrics"),
+                                  ["txn_date", "payment_method"]),
+    ]
+    # The tables are independent and each write ends in a one-task stage and a driver-side Delta
+    # commit: a few at a time keep both cores busy. Every write is attempted; the first error is
+    # raised after all have finished, so no write is left half-way when the run reports failure.
+    with ThreadPoolExecutor(max_workers=PUBLISH_THREADS) as pool:
+        for outcome in [pool.submit(write) for write in writes]:
+            outcome.result()
+    return payment, chargeback
 
 
 def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
@@ -202,13 +217,12 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
             data_docs_dir = os.path.abspath(publish.table_path(args.warehouse, docs))
         counts, invariants, gx_results = _audit(validations, observations, inputs, data_docs_dir)
         with phase("publish"):
-            _publish(spark, args, run_id, as_of, validations, counts,
+            payment, chargeback = _publish(spark, args, run_id, as_of, validations, counts,
                                            invariants, gx_results, inputs)
-        # The metric tables are small: reading them back beats recomputing them from the caches.
-        published = {name: spark.read.format("delta").load(publish.table_path(args.warehouse, name))
-                     for name in ("payment_metrics", "chargeback_metrics")}
-        summary = report.summary_text(args.warehouse, invariants, report.headline_kpis(
-            published["payment_metrics"], published["chargeback_metrics"]))
+        summary = report.summary_text(args.warehouse, invariants,
+                                      report.headline_kpis(payment, chargeback))
+        payment.unpersist()
+        chargeback.unpersist()
     finally:
         for validation in validations.values():
             validation.rows.unpersist()
