@@ -9,6 +9,8 @@ load or of the page cache hits every implementation alike:
   b  floor   ./spark-submit.sh bench/floor_job.py        (Spark scanning + writing raw text only)
   c  duckdb  .venv/bin/python bench/duckdb_impl.py       (the contract in DuckDB SQL)
   d  pandas  .venv/bin/python bench/pandas_impl.py       (the contract in pandas + Pydantic)
+  e  baseline the full job of --baseline-rev REV, from a git worktree of that commit (a
+              before/after comparison measured in the same rounds, e.g. --only a,e)
 Each run: wall time; peak RSS of the whole process tree (sum of VmRSS over the process and all
 its descendants, polled every 0.2 s, max over time); for Spark runs also the driver JVM's peak
 (the java process whose command line has SparkSubmit; max of polled VmRSS and its VmHWM). A
@@ -44,7 +46,9 @@ IMPLEMENTATIONS = {
     "b": ("floor", "Spark floor (bench/floor_job.py)"),
     "c": ("duckdb", "DuckDB SQL (bench/duckdb_impl.py)"),
     "d": ("pandas", "pandas + Pydantic (bench/pandas_impl.py)"),
+    "e": ("baseline", "Spark pipeline at --baseline-rev"),
 }
+BASELINE: dict[str, Path] = {}  # "root": the checkout of --baseline-rev, when e is run
 
 
 def command(letter: str, data: Path, out: Path) -> list[str]:
@@ -55,12 +59,35 @@ def command(letter: str, data: Path, out: Path) -> list[str]:
         "b": [submit, "bench/floor_job.py", "--input", str(data), "--warehouse", str(out)],
         "c": [python, "bench/duckdb_impl.py", "--input", str(data), "--out", str(out), "--as-of", AS_OF],
         "d": [python, "bench/pandas_impl.py", "--input", str(data), "--out", str(out), "--as-of", AS_OF],
+        "e": [str(BASELINE.get("root", ROOT) / "spark-submit.sh"),
+              str(BASELINE.get("root", ROOT) / "jobs" / "pipeline.py"), "--input", str(data),
+              "--warehouse", str(out), "--as-of", AS_OF,
+              "--conf", str(BASELINE.get("root", ROOT) / "conf" / "local.yaml")],
     }[letter]
 
 
 def entry_point(letter: str) -> Path:
+    if letter == "e":
+        return BASELINE.get("root", ROOT / "missing-baseline") / "jobs" / "pipeline.py"
     return ROOT / {"a": "jobs/pipeline.py", "b": "bench/floor_job.py",
                    "c": "bench/duckdb_impl.py", "d": "bench/pandas_impl.py"}[letter]
+
+
+def checkout_baseline(rev: str) -> Path:
+    """A detached worktree of `rev` beside the repository, sharing this checkout's .venv and
+    Delta JARs (same pins, or the baseline's bootstrap would reinstall): the full job of an
+    earlier commit, measured in the same run as today's, is the honest way to say what a change
+    bought on a noisy machine."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", rev], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    root = Path(tempfile.gettempdir()) / f"chargeback-baseline-{commit}"
+    if not root.exists():
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(root), commit],
+                       check=True, capture_output=True)
+    for shared in (".venv", ".cache"):
+        if not (root / shared).exists():
+            (root / shared).symlink_to(ROOT / shared)
+    return root
 
 
 # --- process-tree memory, from /proc only ------------------------------------------------------
@@ -271,13 +298,17 @@ def summary(results: dict) -> str:
                 f"{statistics.median(walls):.1f} | {min(walls):.1f}–{max(walls):.1f} | "
                 f"{_median(ok, 'peak_tree_rss_mib'):.0f} | {f'{driver:.0f}' if driver else '–'} | {notes} |"
                 if walls else f"| {rows:,} | {impl} | 0 / {len(mine)} | – | – | – | – | {notes} |")
-    lines += ["", "## Ratios (of median wall times)", "", "| rows | full / floor | pandas / full | duckdb / full |",
-              "|---|---|---|---|"]
+    lines += ["", "## Ratios (of median wall times)", "",
+              "| rows | full / floor | pandas / full | duckdb / full | baseline / full |",
+              "|---|---|---|---|---|"]
     med = {(impl, rows): _median(_ok(runs, impl, rows), "wall_seconds") for impl in impls for rows in sizes}
     for rows in sizes:
         lines.append(f"| {rows:,} | {_ratio(med.get(('full', rows)), med.get(('floor', rows)))} | "
                      f"{_ratio(med.get(('pandas', rows)), med.get(('full', rows)))} | "
-                     f"{_ratio(med.get(('duckdb', rows)), med.get(('full', rows)))} |")
+                     f"{_ratio(med.get(('duckdb', rows)), med.get(('full', rows)))} | "
+                     f"{_ratio(med.get(('baseline', rows)), med.get(('full', rows)))} |")
+    if results.get("baseline_rev"):
+        lines += ["", f"baseline = the full job at `{results['baseline_rev']}`, run in the same rounds."]
     if len(sizes) > 1:
         small, large = sizes[0], sizes[-1]
         lines += ["", f"## Scaling: {large:,} rows against {small:,} ({large / small:g}x the rows)", "",
@@ -354,12 +385,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=str(BENCH / "data"))
     parser.add_argument("--results", default=str(BENCH / "results"))
     parser.add_argument("--work-dir", default=None, help="where run outputs go (deleted after each run)")
+    parser.add_argument("--baseline-rev", default=None,
+                        help="git revision whose full job is implementation e (e.g. a commit before a change)")
     args = parser.parse_args(argv)
 
     only = [letter.strip() for letter in args.only.split(",") if letter.strip()]
     unknown = [letter for letter in only if letter not in IMPLEMENTATIONS]
     if unknown:
-        parser.error(f"--only: unknown implementation(s) {unknown}; choose from a,b,c,d")
+        parser.error(f"--only: unknown implementation(s) {unknown}; choose from a,b,c,d,e")
+    if "e" in only:
+        if not args.baseline_rev:
+            parser.error("--only e needs --baseline-rev")
+        BASELINE["root"] = checkout_baseline(args.baseline_rev)
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     reps = [int(r) for r in args.reps.split(",") if r.strip()]
     if len(reps) == 1:
@@ -372,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join([".venv/bin/python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "as_of": AS_OF, "seed": SEED,
         "defect_rate": DEFECT_RATE, "poll_seconds": POLL_SECONDS, "timeout_seconds": args.timeout,
-        "only": only, "machine": machine(), "runs": [],
+        "only": only, "machine": machine(), "runs": [], "baseline_rev": args.baseline_rev,
     }
     out_json = results_dir / "results.json"
 
