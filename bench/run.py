@@ -385,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=str(BENCH / "data"))
     parser.add_argument("--results", default=str(BENCH / "results"))
     parser.add_argument("--work-dir", default=None, help="where run outputs go (deleted after each run)")
+    parser.add_argument("--large-only", default=None,
+                        help="implementations to run at every size but the first (default: --only), "
+                             "e.g. a,b when the baselines' large runs are already on record")
     parser.add_argument("--baseline-rev", default=None,
                         help="git revision whose full job is implementation e (e.g. a commit before a change)")
     args = parser.parse_args(argv)
@@ -397,6 +400,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.baseline_rev:
             parser.error("--only e needs --baseline-rev")
         BASELINE["root"] = checkout_baseline(args.baseline_rev)
+    large_only = ([letter.strip() for letter in args.large_only.split(",") if letter.strip()]
+                  if args.large_only else only)
+    if set(large_only) - set(only):
+        parser.error("--large-only must be a subset of --only")
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     reps = [int(r) for r in args.reps.split(",") if r.strip()]
     if len(reps) == 1:
@@ -413,10 +420,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     out_json = results_dir / "results.json"
 
-    for rows, size_reps in zip(sizes, reps):
+    for position, (rows, size_reps) in enumerate(zip(sizes, reps)):
         data, generated = ensure_data(rows, Path(args.data_root))
         for rep in range(size_reps):
-            for letter in only:
+            for letter in (only if position == 0 else large_only):
                 impl = IMPLEMENTATIONS[letter][0]
                 record = {"impl": impl, "letter": letter, "rows": rows, "rep": rep,
                           "loadavg_1m": os.getloadavg()[0]}
