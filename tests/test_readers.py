@@ -119,6 +119,42 @@ def test_orders_items_are_typed_and_a_fractional_quantity_is_a_wrong_type(spark,
     )
 
 
+def test_records_off_the_whole_record_gate_are_typed_like_records_through_it(spark, tmp_path):
+    """The gate passes only records whose JSON schema is exactly the expected one; an integer or
+    exponent amount, an extra or a missing key sends a record to the per-field path, which must
+    type it the same way and find nothing wrong."""
+    from lib.sources import _field_tree, _record_pattern
+    assert _record_pattern(_field_tree(SOURCE_SPECS["transactions"])) == (
+        r"OBJECT<amount: (DECIMAL\((\d|1[0-5]),\d+\)|VOID), currency: (STRING|VOID), "
+        r"error_code: (STRING|VOID), order_id: (STRING|VOID), "
+        r"payment_method: OBJECT<provider: (STRING|VOID), type: (STRING|VOID)>, "
+        r"status: (STRING|VOID), timestamp: (STRING|VOID), transaction_id: (STRING|VOID)>")
+    without_error_code = {k: v for k, v in GOOD_TXN.items() if k != "error_code"}
+    (tmp_path / "transactions.jsonl").write_text("\n".join([
+        json.dumps({**GOOD_TXN, "transaction_id": "gate"}),
+        json.dumps({**GOOD_TXN, "transaction_id": "integer_amount", "amount": 20}),
+        '{"transaction_id": "exponent_amount", "order_id": "o1", "timestamp": "2026-10-01", '
+        '"amount": 1.25e2, "currency": "EUR", "status": "completed", '
+        '"payment_method": {"type": "wallet", "provider": "PayPal"}, "error_code": null}',
+        json.dumps({**GOOD_TXN, "transaction_id": "extra_key", "note": "retry"}),
+        json.dumps({**without_error_code, "transaction_id": "missing_key"}),
+    ]))
+    frame = read(spark, tmp_path, "transactions")
+    assertDataFrameEqual(
+        frame.selectExpr("transaction_id", "reader_failure", "amount", "payment_method", "error_code"),
+        [Row(transaction_id="gate", reader_failure=None, amount=D("12.50"), payment_method="credit_card",
+             error_code=None),
+         Row(transaction_id="integer_amount", reader_failure=None, amount=D("20.00"),
+             payment_method="credit_card", error_code=None),
+         Row(transaction_id="exponent_amount", reader_failure=None, amount=D("125.00"),
+             payment_method="wallet", error_code=None),
+         Row(transaction_id="extra_key", reader_failure=None, amount=D("12.50"),
+             payment_method="credit_card", error_code=None),
+         Row(transaction_id="missing_key", reader_failure=None, amount=D("12.50"),
+             payment_method="credit_card", error_code=None)],
+    )
+
+
 def test_items_take_the_same_values_on_the_fast_cast_and_the_per_element_path(spark, tmp_path):
     """A plain items array is cast in one step; anything unusual goes element by element. Both
     must type items the same way, so each case below is one the fast path must refuse or keep."""
