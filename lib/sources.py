@@ -10,6 +10,7 @@ type, which is how `"amount": "12.50"` (a string) is told apart from `12.50` (a 
 from __future__ import annotations
 
 import re
+
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -167,25 +168,29 @@ def _items_columns(v: Column, field: RawField) -> dict[str, Column]:
     """Helper columns for `items`, computed with the scalar fields (no lambda: code-generated)."""
     fast = F.when(F.col("_fast"), _fast_value(field)).otherwise(
         F.try_variant_get(v, field.path, _ITEM_TYPE))
+    is_fast = F.coalesce(
+        (F.col("_fast") | F.col(_type_column(field)).rlike(_ITEMS_FAST_TYPE))
+        & ~_needs_trim(fast.getField("product_id")),
+        F.lit(False),
+    )
     return {
         "_items_fast": fast,
-        "_items_is_fast": F.coalesce(
-            (F.col("_fast") | F.col(_type_column(field)).rlike(_ITEMS_FAST_TYPE))
-            & ~_needs_trim(fast.getField("product_id")),
-            F.lit(False),
-        ),
-        "_items_v": F.try_variant_get(v, field.path, "array<variant>"),
+        "_items_is_fast": is_fast,
+        # Only the per-element path reads the elements as VARIANTs.
+        "_items_v": F.when(~is_fast, F.try_variant_get(v, field.path, "array<variant>")),
     }
 
 
 def _typed_json(parsed: DataFrame, spec: SourceSpec) -> DataFrame:
     """`parsed` has record, source_file, row_id, _v (VARIANT or null), is_object.
 
-    Three projections, so that the costly one is code-generated: Spark evaluates a projection
+    Projections split so that the costly ones are code-generated: Spark evaluates a projection
     that holds a lambda (transform, forall) row by row in the interpreter, every column of it.
-    1. each field's JSON type, once (the type check and the wrong_type message both read it);
-    2. every scalar field typed, and the type problems of all but `items`;
-    3. only `items` (orders), where an array that does not take the fast path needs lambdas.
+    1. the whole-record gate (`_fast`);
+    2. off the gate only, each field's JSON type, once (the check and the message both read it);
+       through it, the one cast of the whole record (`_record`);
+    3. every scalar field typed, and the type problems of all but `items`;
+    4. only `items` (orders), where an array that does not take the fast path needs lambdas.
     """
     v = F.col("_v")
     tree = _field_tree(spec)
