@@ -63,7 +63,12 @@ delta_jars="$(ls "$ROOT"/.cache/jars/*.jar | paste -sd, -)"
 jars="$delta_jars${user_jars:+,$user_jars}"
 py_files="$bundle${user_py_files:+,$user_py_files}"
 # Spark splits these options on whitespace: a checkout path with a space would break the first one.
-java_options="-Dlog4j2.configurationFile=file:$ROOT/conf/log4j2.properties${user_java_options:+ $user_java_options}"
+# -XX:-DontCompileHugeMethods: HotSpot never JIT-compiles a method over 8000 bytes of bytecode, and
+# the code Spark generates for the readers' wide projections is bigger; left interpreted, reading
+# a JSON source took ~1.5x as long (docs/benchmarks.md). Executors get it too (a user's own
+# --conf spark.executor.extraJavaOptions replaces it).
+jit_options="-XX:-DontCompileHugeMethods"
+java_options="-Dlog4j2.configurationFile=file:$ROOT/conf/log4j2.properties $jit_options${user_java_options:+ $user_java_options}"
 
 # Executors on this machine (local mode, a loopback standalone cluster) use the project's venv;
 # on a real cluster set PYSPARK_PYTHON yourself (docs/deploy.md).
@@ -78,5 +83,6 @@ exec "$ROOT/.venv/bin/spark-submit" \
   --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
   --conf spark.sql.session.timeZone=UTC \
   --driver-java-options "$java_options" \
+  --conf "spark.executor.extraJavaOptions=$jit_options" \
   "${spark_options[@]}" \
   "${app_and_args[@]}"
