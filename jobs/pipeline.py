@@ -91,8 +91,7 @@ def _validate_all(
     parameters = {"as_of": as_of, "fx_currencies": sorted({r.currency for r in rate_rows})}
     files = {s: storage.source_files(spark, args.input, s) for s in SOURCES}
     partitions = settings.shuffle_partitions or storage.shuffle_partitions_for(
-        sum(storage.total_bytes(spark, f) * (5 if any(x.endswith(".gz") for x in f) else 1)
-            for f in files.values()),
+        sum(storage.total_bytes(spark, f) for f in files.values()),
         spark.sparkContext.defaultParallelism,
     )
     spark.conf.set("spark.sql.shuffle.partitions", str(partitions))

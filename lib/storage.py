@@ -85,17 +85,32 @@ def starts_with_array(spark: SparkSession, files: list[str]) -> bool:
     return False
 
 
+GZIP_INFLATION = 5  # JSON Lines and CSV inflate ~5x under gzip
+
+
 def total_bytes(spark: SparkSession, files: list[str]) -> int:
-    """Bytes on storage of `files` (compressed size for .gz): sizes the shuffle partitions."""
+    """Bytes of raw text in `files`: a .gz file counts GZIP_INFLATION times its size on storage.
+
+    Sizes the shuffle partitions, so a source of mixed plain and gzip files is weighed file by
+    file (counting every file of such a source as gzip overstated it ~3x).
+    """
     jvm, conf = _hadoop(spark)
     total = 0
     for file in files:
         path = jvm.org.apache.hadoop.fs.Path(file)
-        total += path.getFileSystem(conf).getFileStatus(path).getLen()
+        size = path.getFileSystem(conf).getFileStatus(path).getLen()
+        total += size * (GZIP_INFLATION if file.endswith(".gz") else 1)
     return total
 
 
-def shuffle_partitions_for(input_bytes: int, parallelism: int, target_bytes: int = 64 << 20) -> int:
-    """About one shuffle partition per 64 MiB of raw input (gzip inflates ~5x, counted as such
-    by the caller), at least one per core, at most 2000."""
-    return max(parallelism, min(2000, -(-input_bytes // target_bytes)))
+def shuffle_partitions_for(input_bytes: int, parallelism: int, target_bytes: int = 128 << 20) -> int:
+    """About one shuffle partition per 128 MiB of raw text, rounded up to a multiple of the cores
+    (the last wave of tasks fills them), at most 2000.
+
+    A row shuffled here is a fraction of its raw text's size, so a partition holds ~40 MB at this
+    target. Every job over the cached rows runs one task per partition, and each task costs
+    ~15 ms to deserialize and schedule however small it is (docs/benchmarks.md).
+    """
+    parallelism = max(1, parallelism)
+    waves = -(-max(1, -(-input_bytes // target_bytes)) // parallelism)
+    return min(2000, waves * parallelism)

@@ -233,3 +233,16 @@ def test_a_csv_header_that_is_not_the_contracts_names_the_file(spark, tmp_path):
 def test_a_missing_source_names_the_pattern(spark, tmp_path):
     with pytest.raises(UserError, match=r"input source orders not found: .*/orders\*"):
         storage.source_files(spark, str(tmp_path), "orders")
+
+
+def test_shuffle_partitions_weigh_gzip_files_one_by_one(spark, tmp_path):
+    (tmp_path / "orders-1.jsonl").write_bytes(b"x" * 1000)
+    (tmp_path / "orders-2.jsonl.gz").write_bytes(b"y" * 300)  # not gzip inside: only its size counts
+    files = sorted(str(p) for p in tmp_path.iterdir())
+    assert storage.total_bytes(spark, files) == 1000 + 5 * 300
+    mib = 1 << 20
+    assert storage.shuffle_partitions_for(615 * mib, 2) == 6        # the 1M benchmark: 5 -> 6
+    assert storage.shuffle_partitions_for(1, 2) == 2                # at least one per core
+    assert storage.shuffle_partitions_for(10 * 128 * mib + 1, 2) == 12
+    assert storage.shuffle_partitions_for(10 * 128 * mib, 4) == 12
+    assert storage.shuffle_partitions_for(10**15, 2) == 2000
