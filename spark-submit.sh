@@ -65,7 +65,7 @@ py_files="$bundle${user_py_files:+,$user_py_files}"
 # Spark splits these options on whitespace: a checkout path with a space would break the first one.
 # -XX:-DontCompileHugeMethods: HotSpot never JIT-compiles a method over 8000 bytes of bytecode, and
 # the code Spark generates for the readers' wide projections is bigger; left interpreted, reading
-# a JSON source took ~1.5x as long (docs/benchmarks.md). Executors get it too (a user's own
+# a JSON source took 1.3-1.5x as long (docs/benchmarks.md). Executors get it too (a user's own
 # --conf spark.executor.extraJavaOptions replaces it).
 jit_options="-XX:-DontCompileHugeMethods"
 java_options="-Dlog4j2.configurationFile=file:$ROOT/conf/log4j2.properties $jit_options${user_java_options:+ $user_java_options}"
