@@ -111,6 +111,6 @@ def shuffle_partitions_for(input_bytes: int, parallelism: int, target_bytes: int
     target. Every job over the cached rows runs one task per partition, and each task costs
     ~15 ms to deserialize and schedule however small it is (docs/benchmarks.md).
     """
-    parallelism = max(1, parallelism)
-    waves = -(-max(1, -(-input_bytes // target_bytes)) // parallelism)
-    return min(2000, waves * parallelism)
+    cores = max(1, parallelism)
+    wanted = max(1, -(-input_bytes // target_bytes))  # ceiling division
+    return min(2000, -(-wanted // cores) * cores)
