@@ -5,7 +5,8 @@
 # - builds dist/chargeback_pipeline.zip (lib/ + expectations/ + conf/) and ships it with --py-files;
 # - adds Delta (--jars from .cache/jars, plus the SQL extension and catalog);
 # - passes every spark-submit option through; --master defaults to local[*]; a user's --jars,
-#   --py-files and --driver-java-options are added to the script's own, not put in their place.
+#   --py-files, --driver-class-path and --driver-java-options are added to the script's own, not
+#   put in their place.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -20,6 +21,7 @@ has_driver_memory=no
 user_jars=""
 user_py_files=""
 user_java_options=""
+user_class_path=""
 while [ $# -gt 0 ]; do
   if [ ${#app_and_args[@]} -eq 0 ] && [[ "$1" != *.py ]]; then
     case "$1" in
@@ -38,6 +40,8 @@ while [ $# -gt 0 ]; do
       --jars=*) user_jars="${1#--jars=}"; shift ;;
       --py-files) user_py_files="$2"; shift 2 ;;
       --py-files=*) user_py_files="${1#--py-files=}"; shift ;;
+      --driver-class-path) user_class_path="$2"; shift 2 ;;
+      --driver-class-path=*) user_class_path="${1#--driver-class-path=}"; shift ;;
       --driver-java-options) user_java_options="$2"; shift 2 ;;
       --driver-java-options=*) user_java_options="${1#--driver-java-options=}"; shift ;;
       --*=*) spark_options+=("$1"); shift ;;
@@ -58,6 +62,16 @@ fi
 if [[ "$master" == local* ]] && [ "$has_driver_memory" = no ]; then
   spark_options+=(--driver-memory "${CHARGEBACK_LOCAL_DRIVER_MEMORY:-6g}")
 fi
+# Local mode writes every Delta and Parquet file through Hadoop's local file system, which forks a
+# `chmod` per file and directory without Hadoop's native library (pip's pyspark has none): the
+# project's NoForkLocalFileSystem (jvm/src) sets the same bits in-process. It must be on the JVM's
+# own class path (Hadoop loads file systems before --jars are), hence driver-class-path.
+class_path="$user_class_path"
+if [[ "$master" == local* ]]; then
+  class_path="$ROOT/.cache/localfs/chargeback-localfs.jar${user_class_path:+:$user_class_path}"
+  spark_options+=(--conf spark.hadoop.fs.file.impl=chargeback.fs.NoForkLocalFileSystem)
+fi
+[ -z "$class_path" ] || spark_options+=(--driver-class-path "$class_path")
 
 delta_jars="$(ls "$ROOT"/.cache/jars/*.jar | paste -sd, -)"
 jars="$delta_jars${user_jars:+,$user_jars}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up: .venv with the pinned packages, and Delta's JARs cached in .cache/jars.
+# Idempotent set-up: .venv with the pinned packages, Delta's JARs cached in .cache/jars, and the
+# project's small local-file-system JAR built into .cache/localfs (jvm/, compiled with javac).
 # The second call is a no-op that takes a second: it only compares a hash and lists files.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,3 +59,19 @@ for jar in "$jar_dir"/*.jar; do
   done
   [ "$keep" = yes ] || { log "removing stale $jar"; rm -f "$jar"; }
 done
+
+# --- The no-fork local file system (jvm/src): compiled against the venv's Hadoop classes --------
+# Rebuilt when its source changes; spark-submit.sh and the tests put it on the driver's class path.
+localfs_dir=.cache/localfs
+localfs_src=jvm/src/chargeback/fs/NoForkLocalFileSystem.java
+localfs_want="$(sha256sum "$localfs_src" | cut -d' ' -f1)"
+if [ "$localfs_want" != "$(cat "$localfs_dir/source.sha256" 2>/dev/null || true)" ] \
+    || [ ! -s "$localfs_dir/chargeback-localfs.jar" ]; then
+  command -v javac >/dev/null 2>&1 || { echo "bootstrap: javac (a JDK 17) is needed to build $localfs_src" >&2; exit 1; }
+  log "building $localfs_dir/chargeback-localfs.jar"
+  rm -rf "$localfs_dir" && mkdir -p "$localfs_dir/classes"
+  pyspark_jars="$(.venv/bin/python -c 'import os, pyspark; print(os.path.join(os.path.dirname(pyspark.__file__), "jars"))')"
+  javac -nowarn -cp "$pyspark_jars/*" -d "$localfs_dir/classes" "$localfs_src"
+  jar cf "$localfs_dir/chargeback-localfs.jar" -C "$localfs_dir/classes" .
+  echo "$localfs_want" > "$localfs_dir/source.sha256"
+fi

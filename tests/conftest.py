@@ -9,6 +9,7 @@ from lib.session import build_session
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 JAR_DIR = REPO_ROOT / ".cache" / "jars"
+LOCAL_FS_JAR = REPO_ROOT / ".cache" / "localfs" / "chargeback-localfs.jar"
 
 
 def cached_jars() -> list[str]:
@@ -31,6 +32,9 @@ def spark():
             "spark.databricks.delta.snapshotPartitions": "2",
             "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
             "spark.driver.memory": "2g",
+            # spark-submit.sh's local-mode file system: no `chmod` fork per file written.
+            "spark.driver.extraClassPath": str(LOCAL_FS_JAR),
+            "spark.hadoop.fs.file.impl": "chargeback.fs.NoForkLocalFileSystem",
         },
     )
     session.sparkContext.setLogLevel("ERROR")

@@ -56,3 +56,22 @@ def test_great_expectations_counts_unexpected_and_missing_values_on_spark(spark)
     assert result.result["unexpected_count"] == 1
     assert result.result["missing_count"] == 1
     assert result.result["partial_unexpected_list"] == [-1.0]
+
+
+def test_local_files_are_written_without_forking_chmod_and_keep_their_permissions(spark, tmp_path):
+    """The session writes file:// through jvm/'s NoForkLocalFileSystem (no `chmod` process per
+    file); the files and directories it creates get the same mode Hadoop's would (umask 022)."""
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(f"file://{tmp_path}/probe")
+    file_system = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    assert file_system.getClass().getName() == "chargeback.fs.NoForkLocalFileSystem"
+
+    table = tmp_path / "by_method"
+    spark.createDataFrame([("t1", "wallet")], "transaction_id string, payment_method string") \
+        .write.format("delta").partitionBy("payment_method").save(str(table))
+
+    partition = table / "payment_method=wallet"
+    data_files = [p for p in partition.iterdir() if p.suffix == ".parquet"]
+    assert len(data_files) == 1
+    assert oct(partition.stat().st_mode & 0o777) == "0o755"
+    assert oct(data_files[0].stat().st_mode & 0o777) == "0o644"
