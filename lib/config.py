@@ -11,22 +11,14 @@ from pathlib import Path
 import yaml
 
 from lib.errors import UserError
+from lib.quality.referential import DEFAULT_CROSS_SOURCE_ACTIONS
 
 JSON_FORMATS = ("auto", "array", "lines")
 ACTIONS = ("warn", "quarantine", "fail")
 
-# Cross-source rules are code, not suite entries; their actions are settings with these defaults
-# (the contract: amount differing from the order total is a warning, everything else quarantines).
-DEFAULT_CROSS_SOURCE_ACTIONS = {
-    "orphan": "quarantine",
-    "parent_quarantined": "quarantine",
-    "currency_mismatch": "quarantine",
-    "unknown_currency": "quarantine",
-    "amount_mismatch": "warn",
-    "transaction_not_completed": "quarantine",
-    "dispute_before_transaction": "quarantine",
-    "amount_exceeds_transaction": "quarantine",
-}
+# Cross-source rules are code, not suite entries (declared in lib/quality/referential.py); their
+# actions are settings, defaulting to the contract's (amount differing from the order total is a
+# warning, everything else quarantines).
 
 
 @dataclass(frozen=True)

@@ -10,28 +10,28 @@ from pyspark.sql import functions as F
 from lib.quality.gx_run import RuleResult
 from lib.quality.validate import Validation
 from lib.schemas import DQ_RESULTS, RUN_LOG
-
-READER_RULES = (("malformed_record", "reader"), ("wrong_type", "reader"))
+from lib.sources import READER_RULES
+from lib.staging import SourceCounts
 
 
 def dq_result_rows(
     run_id: str,
     validation: Validation,
     gx_results: Sequence[RuleResult],
-    counts: Mapping[str, int],
+    counts: SourceCounts,
 ) -> list[tuple]:
     """One row per rule: GX's numbers for suite rules; the split's for reader and cross-source
-    rules (element_count: rows read for reader rules, rows the reader typed for the others)."""
+    rules (element_count: de-duplicated rows for reader rules, rows the reader typed for the
+    others)."""
     rows = []
     for r in gx_results:
         rows.append((run_id, r.rule, r.expectation_type, r.action, r.element_count,
                      r.unexpected_count, r.unexpected_percent, r.success, validation.source))
-    checked = [(name, kind, "quarantine", counts["rows_deduplicated_from"] - counts["duplicates_dropped"])
-               for name, kind in READER_RULES]
-    checked += [(c.name, "cross_source", c.action, counts["in_scope"])
+    checked = [(name, "reader", "quarantine", counts.rows_deduplicated) for name in READER_RULES]
+    checked += [(c.name, "cross_source", c.action, counts.rows_checked)
                 for c in validation.cross_source_checks]
     for name, kind, action, elements in checked:
-        unexpected = counts[f"rule:{name}"]
+        unexpected = counts.failing[name]
         percent = 100.0 * unexpected / elements if elements else 0.0
         rows.append((run_id, name, kind, action, elements, unexpected, percent,
                      unexpected == 0 or action == "warn", validation.source))
@@ -43,13 +43,13 @@ def dq_results_frame(spark: SparkSession, rows: list[tuple]) -> DataFrame:
 
 
 def run_log_frame(
-    spark: SparkSession, run_id: str, as_of: dt.datetime, invariants: Mapping[str, Mapping[str, int]]
+    spark: SparkSession, run_id: str, as_of: dt.datetime, counts: Mapping[str, SourceCounts]
 ) -> DataFrame:
     finished = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     rows = [
-        (run_id, as_of, source, n["rows_read"], n["rows_valid"], n["rows_quarantined"],
-         n["duplicates_dropped"], finished)
-        for source, n in invariants.items()
+        (run_id, as_of, source, n.rows_read, n.rows_valid, n.rows_quarantined,
+         n.duplicates_dropped, finished)
+        for source, n in counts.items()
     ]
     return spark.createDataFrame(rows, RUN_LOG)
 
@@ -73,12 +73,12 @@ def headline_kpis(payment_metrics: DataFrame, chargeback_metrics: DataFrame) -> 
     )
 
 
-def summary_text(warehouse: str, invariants: Mapping[str, Mapping[str, int]], kpis: list) -> str:
+def summary_text(warehouse: str, counts: Mapping[str, SourceCounts], kpis: list) -> str:
     lines = [f"chargeback-pipeline: published to {warehouse}",
              f"  {'source':<13}{'read':>10}{'valid':>10}{'quarantined':>13}{'duplicates':>12}"]
-    for source, n in invariants.items():
-        lines.append(f"  {source:<13}{n['rows_read']:>10}{n['rows_valid']:>10}"
-                     f"{n['rows_quarantined']:>13}{n['duplicates_dropped']:>12}")
+    for source, n in counts.items():
+        lines.append(f"  {source:<13}{n.rows_read:>10}{n.rows_valid:>10}"
+                     f"{n.rows_quarantined:>13}{n.duplicates_dropped:>12}")
     lines.append(f"  {'payment_method':<15}{'attempts':>9}{'failure_rate':>14}"
                  f"{'completed_usd':>16}{'chargeback_rate':>17}")
     for k in kpis:

@@ -19,6 +19,10 @@ from lib.errors import UserError
 from lib.schemas import CHARGEBACK_CSV_COLUMNS, RawField, SourceSpec
 
 READER_COLUMNS = ("record", "source_file", "row_id", "reader_failure")
+# The reader's own rules: a row failing one is quarantined with it alone and validated no further.
+MALFORMED_RECORD = "malformed_record"
+WRONG_TYPE = "wrong_type"
+READER_RULES = (MALFORMED_RECORD, WRONG_TYPE)
 
 _NUMBER_TYPE = r"^(TINYINT|SMALLINT|INT|BIGINT|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\))$"
 _INTEGER_TYPE = r"^(TINYINT|SMALLINT|INT|BIGINT|DECIMAL\(\d+,0\))$"
@@ -235,8 +239,8 @@ def _typed_json(parsed: DataFrame, spec: SourceSpec) -> DataFrame:
     problems = F.concat_ws(", ", "_problems_before", *(["_items_problem"] if items_field else []),
                            "_problems_after")
     reader_failure = (
-        F.when(malformed, _failure("malformed_record", F.lit("not a JSON object (does not parse)")))
-        .when(problems != "", _failure("wrong_type", F.concat(F.lit("wrong JSON type: "), problems)))
+        F.when(malformed, _failure(MALFORMED_RECORD, F.lit("not a JSON object (does not parse)")))
+        .when(problems != "", _failure(WRONG_TYPE, F.concat(F.lit("wrong JSON type: "), problems)))
     )
     return scalars.select(
         "record", "source_file", "row_id",
@@ -356,10 +360,10 @@ def read_csv_source(spark: SparkSession, spec: SourceSpec, files: list[str]) -> 
     problems = F.concat_ws(", ", *type_problems)
     reader_failure = (
         F.when(malformed, _failure(
-            "malformed_record",
+            MALFORMED_RECORD,
             F.lit(f"CSV row does not have the {len(CHARGEBACK_CSV_COLUMNS)} fields of the header"),
         ))
-        .when(problems != "", _failure("wrong_type", F.concat(F.lit("wrong type: "), problems)))
+        .when(problems != "", _failure(WRONG_TYPE, F.concat(F.lit("wrong type: "), problems)))
     )
     return lines.select(
         "record",

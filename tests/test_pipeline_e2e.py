@@ -26,6 +26,7 @@ from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F, types as T
 
+from jobs.generate_data import main as generate_main
 from jobs.pipeline import main as pipeline_main
 from lib import schemas
 
@@ -156,19 +157,9 @@ def payment_metrics_from(transactions: DataFrame) -> DataFrame:
 # --- a. end to end through spark-submit.sh on generated data -----------------------------------
 @pytest.fixture(scope="module")
 def generated_input(spark, tmp_path_factory) -> tuple[Path, dict]:
-    """A few hundred generated rows with 5 % defects, and the generator's manifest.
-
-    The generator runs in this process (its build_session gets the test session back); without
-    a generator the tiny fixture stands in, with its hand-derived counts as the manifest."""
+    """A few hundred generated rows with 5 % defects, and the generator's manifest (the generator
+    runs in this process; its build_session gets the test session back)."""
     out = tmp_path_factory.mktemp("e2e") / "raw"
-    try:
-        from jobs.generate_data import main as generate_main
-    except ImportError:
-        copy_tiny(out)
-        return out, {s: {"rows_written": n["rows_read"], "valid_rows": n["rows_valid"],
-                         "quarantined_rows": n["rows_quarantined"],
-                         "duplicates_dropped": n["duplicates_dropped"]}
-                     for s, n in ((s, TINY_EXPECTED[s]) for s in SOURCES)}
     assert generate_main([
         "--out", str(out), "--rows", "300", "--format", "jsonl", "--seed", "7", "--as-of", AS_OF,
         "--defect-rate", "0.05", "--chargeback-rate", "0.2",

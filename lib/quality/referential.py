@@ -1,133 +1,149 @@
-"""Cross-source rules, checked against the valid rows of the parent source.
+"""Cross-source rules, declared once and checked against the valid rows of the parent source.
 
 A child whose parent key is in the input but whose parent was quarantined (for any reason, a
 conflicting duplicate included) fails `parent_quarantined`; a child whose key is nowhere in the
 input fails `orphan` (a parent line that did not parse has no key). The remaining rules compare
 the child with its valid parent, so a child of a quarantined parent fails one rule, not several.
 A rule is evaluated only when its inputs are present: a missing value is its own rule's failure.
+
+This module only checks. The parent's attributes travel with the child as `_parent` (a struct,
+null unless the parent is valid) so that lib/tables.py can enrich the published rows from them.
 """
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lib import fx
 from lib.quality.split import RowCheck, in_scope
+
+
+@dataclass(frozen=True)
+class Parentage:
+    """A child source names its parent by `foreign_key` (the parent's key, one column)."""
+    child: str
+    parent: str
+    foreign_key: str
+    attributes: tuple[str, ...]  # the parent's columns the rules and the clean tables read
+
+
+ORDER_OF_TRANSACTION = Parentage(
+    "transactions", "orders", "order_id", ("currency", "total_amount"))
+TRANSACTION_OF_CHARGEBACK = Parentage(
+    "chargebacks", "transactions", "transaction_id",
+    ("status", "currency", "amount", "timestamp", "payment_method"))
+PARENTAGE = {p.child: p for p in (ORDER_OF_TRANSACTION, TRANSACTION_OF_CHARGEBACK)}
+
+
+@dataclass(frozen=True)
+class CrossSourceRule:
+    name: str
+    source: str
+    against: str          # the parent source, or "fx_rates"
+    message: str
+    default_action: str
+
+
+CROSS_SOURCE_RULES = (
+    CrossSourceRule("orphan", "transactions", "orders",
+                    "order_id names no order in the input", "quarantine"),
+    CrossSourceRule("parent_quarantined", "transactions", "orders",
+                    "the order named by order_id was quarantined", "quarantine"),
+    CrossSourceRule("currency_mismatch", "transactions", "orders",
+                    "currency differs from the order's currency", "quarantine"),
+    CrossSourceRule("unknown_currency", "transactions", "fx_rates",
+                    "no fx rate for the currency in force on the transaction's date", "quarantine"),
+    CrossSourceRule("amount_mismatch", "transactions", "orders",
+                    "amount differs from the order's total_amount", "warn"),
+    CrossSourceRule("orphan", "chargebacks", "transactions",
+                    "transaction_id names no transaction in the input", "quarantine"),
+    CrossSourceRule("parent_quarantined", "chargebacks", "transactions",
+                    "the transaction named by transaction_id was quarantined", "quarantine"),
+    CrossSourceRule("transaction_not_completed", "chargebacks", "transactions",
+                    "the transaction is not completed", "quarantine"),
+    CrossSourceRule("dispute_before_transaction", "chargebacks", "transactions",
+                    "dispute_date is before the transaction's timestamp", "quarantine"),
+    CrossSourceRule("amount_exceeds_transaction", "chargebacks", "transactions",
+                    "amount is more than the transaction's amount", "quarantine"),
+)
+# The settings file sets an action per rule name (`cross_source_actions`), for every source.
+DEFAULT_CROSS_SOURCE_ACTIONS = {r.name: r.default_action for r in CROSS_SOURCE_RULES}
+
 
 def _parent() -> Column:
     return F.col("_parent")
 
 
-def _parent_found() -> Column:
-    return F.col("_parent_key").isNotNull()
+def _conditions(first_rate_dates: Mapping[str, dt.date]) -> dict[tuple[str, str], Callable[[], Column]]:
+    """(source, rule) -> the rows that fail it, on a child joined with its parent reference."""
+    def has_key(source: str) -> Column:
+        return in_scope() & F.col(PARENTAGE[source].foreign_key).isNotNull()
+
+    def valid_parent() -> Column:
+        return in_scope() & _parent().isNotNull()
+
+    def present(name: str) -> Column:
+        return F.col(name).isNotNull()
+
+    # The rate in force on a date is the latest valid_from not after it, so a currency has one
+    # on every day from its first valid_from on: a tiny literal map, no join.
+    first_rates = F.create_map(*[x for currency, day in sorted(first_rate_dates.items())
+                                 for x in (F.lit(currency), F.lit(day))]) \
+        if first_rate_dates else F.create_map().cast("map<string,date>")
+    return {
+        ("transactions", "orphan"): lambda: has_key("transactions") & F.col("_parent_key").isNull(),
+        ("transactions", "parent_quarantined"):
+            lambda: has_key("transactions") & F.col("_parent_key").isNotNull() & _parent().isNull(),
+        ("transactions", "currency_mismatch"):
+            lambda: valid_parent() & present("currency") & (F.col("currency") != _parent()["currency"]),
+        ("transactions", "unknown_currency"):
+            lambda: in_scope() & present("currency") & present("timestamp")
+            & F.coalesce(F.to_date("timestamp") < F.element_at(first_rates, F.col("currency")),
+                         F.element_at(first_rates, F.col("currency")).isNull()),
+        ("transactions", "amount_mismatch"):
+            lambda: valid_parent() & present("amount") & (F.col("amount") != _parent()["total_amount"]),
+        ("chargebacks", "orphan"): lambda: has_key("chargebacks") & F.col("_parent_key").isNull(),
+        ("chargebacks", "parent_quarantined"):
+            lambda: has_key("chargebacks") & F.col("_parent_key").isNotNull() & _parent().isNull(),
+        ("chargebacks", "transaction_not_completed"):
+            lambda: valid_parent() & (_parent()["status"] != "completed"),
+        ("chargebacks", "dispute_before_transaction"):
+            lambda: valid_parent() & present("dispute_date")
+            & (F.col("dispute_date") < _parent()["timestamp"]),
+        ("chargebacks", "amount_exceeds_transaction"):
+            lambda: valid_parent() & present("amount") & (F.col("amount") > _parent()["amount"]),
+    }
 
 
-def parent_reference(parent: DataFrame, key: str, attributes: Sequence[str]) -> DataFrame:
-    """One row per parent key in the input: the key and its valid row's attributes (or null)."""
+def cross_source_checks(
+    source: str, actions: Mapping[str, str], first_rate_dates: Mapping[str, dt.date]
+) -> list[RowCheck]:
+    """The declared rules of `source` as RowChecks, with the run's actions."""
+    conditions = _conditions(first_rate_dates)
+    return [
+        RowCheck(rule.name, actions[rule.name], rule.message, conditions[(source, rule.name)]())
+        for rule in CROSS_SOURCE_RULES if rule.source == source
+    ]
+
+
+def parent_reference(parent_rows: DataFrame, parentage: Parentage, parent_key: str) -> DataFrame:
+    """One row per parent key in the input: `_parent_key` and `_parent`, the valid row's
+    attributes (null when every row of that key was quarantined)."""
     return (
-        parent
-        .where(F.col(key).isNotNull())
-        .groupBy(F.col(key).alias("_parent_key"))
-        .agg(F.max(F.when(~F.col("quarantined"), F.struct(*attributes))).alias("_parent"))
+        parent_rows
+        .where(F.col(parent_key).isNotNull())
+        .groupBy(F.col(parent_key).alias("_parent_key"))
+        .agg(F.max(F.when(~F.col("quarantined"), F.struct(*parentage.attributes))).alias("_parent"))
     )
 
 
-def _join_parent(child: DataFrame, foreign_key: str, reference: DataFrame) -> DataFrame:
-    return child.join(
+def join_parent(children: DataFrame, parentage: Parentage, reference: DataFrame) -> DataFrame:
+    """Each child with `_parent_key` (null: no such parent) and `_parent` (null: not valid)."""
+    return children.join(
         reference,
-        on=F.col(foreign_key) == F.col("_parent_key"),
+        on=F.col(parentage.foreign_key) == F.col("_parent_key"),
         how="left",
     )
-
-
-def _existence_checks(foreign_key: str, actions: Mapping[str, str], parent: str) -> list[RowCheck]:
-    has_key = in_scope() & F.col(foreign_key).isNotNull()
-    return [
-        RowCheck("orphan", actions["orphan"],
-                 f"{foreign_key} names no {parent} in the input", has_key & ~_parent_found()),
-        RowCheck("parent_quarantined", actions["parent_quarantined"],
-                 f"the {parent} named by {foreign_key} was quarantined",
-                 has_key & _parent_found() & _parent().isNull()),
-    ]
-
-
-def check_transactions(
-    transactions: DataFrame,
-    orders: DataFrame,
-    daily: DataFrame,
-    last_rate_date: dt.date,
-    actions: Mapping[str, str],
-) -> tuple[DataFrame, list[RowCheck]]:
-    """Join each transaction with its order and its rate; return the frame and its checks."""
-    reference = parent_reference(orders, "order_id", ["currency", "total_amount"])
-    frame = (
-        transactions
-        .withColumn("txn_date", F.to_date("timestamp"))
-        .transform(lambda f: _join_parent(f, "order_id", reference))
-        .transform(lambda f: fx.with_usd_clamped(
-            f, daily, amount="amount", currency="currency",
-            date=F.col("txn_date"), last_rate_date=last_rate_date))
-    )
-    valid_parent = in_scope() & _parent().isNotNull()
-    checks = _existence_checks("order_id", actions, "order") + [
-        RowCheck("currency_mismatch", actions["currency_mismatch"],
-                 "currency differs from the order's currency",
-                 valid_parent & F.col("currency").isNotNull()
-                 & (F.col("currency") != _parent()["currency"])),
-        RowCheck("unknown_currency", actions["unknown_currency"],
-                 "no fx rate for the currency in force on the transaction's date",
-                 in_scope() & F.col("currency").isNotNull() & F.col("txn_date").isNotNull()
-                 & F.col("fx_rate").isNull()),
-        RowCheck("amount_mismatch", actions["amount_mismatch"],
-                 "amount differs from the order's total_amount",
-                 valid_parent & F.col("amount").isNotNull()
-                 & (F.col("amount") != _parent()["total_amount"])),
-    ]
-    return frame, checks
-
-
-TRANSACTION_ATTRIBUTES = (
-    "status", "currency", "amount", "timestamp", "txn_date", "payment_method",
-)
-
-
-def check_chargebacks(
-    chargebacks: DataFrame,
-    transactions: DataFrame,
-    daily: DataFrame,
-    last_rate_date: dt.date,
-    reason_codes: DataFrame,
-    actions: Mapping[str, str],
-) -> tuple[DataFrame, list[RowCheck]]:
-    """Join each chargeback with its transaction; amounts convert at the transaction's rate."""
-    reference = parent_reference(transactions, "transaction_id", TRANSACTION_ATTRIBUTES)
-    frame = (
-        chargebacks
-        .transform(lambda f: _join_parent(f, "transaction_id", reference))
-        .withColumn("currency", _parent()["currency"])
-        .withColumn("txn_date", _parent()["txn_date"])
-        .withColumn("payment_method", _parent()["payment_method"])
-        .withColumn("chargeback_date", F.to_date("dispute_date"))
-        .transform(lambda f: fx.with_usd_clamped(
-            f, daily, amount="amount", currency="currency",
-            date=F.col("txn_date"), last_rate_date=last_rate_date))
-        .transform(lambda f: fx.with_reason_category(f, reason_codes))
-    )
-    valid_parent = in_scope() & _parent().isNotNull()
-    checks = _existence_checks("transaction_id", actions, "transaction") + [
-        RowCheck("transaction_not_completed", actions["transaction_not_completed"],
-                 "the transaction is not completed",
-                 valid_parent & (_parent()["status"] != "completed")),
-        RowCheck("dispute_before_transaction", actions["dispute_before_transaction"],
-                 "dispute_date is before the transaction's timestamp",
-                 valid_parent & F.col("dispute_date").isNotNull()
-                 & (F.col("dispute_date") < _parent()["timestamp"])),
-        RowCheck("amount_exceeds_transaction", actions["amount_exceeds_transaction"],
-                 "amount is more than the transaction's amount",
-                 valid_parent & F.col("amount").isNotNull()
-                 & (F.col("amount") > _parent()["amount"])),
-    ]
-    return frame, checks

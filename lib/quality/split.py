@@ -1,9 +1,12 @@
 """One pass over a source: exact duplicates collapse, every rule is evaluated on every row, and
 each row ends up valid or quarantined with the list of rules it failed.
 
-The steps share one shuffle: rows are hash-partitioned by the source's key, which both the
-duplicate collapse (grouping on every contract field, key first) and the uniqueness windows
-of the suite (partitioned by the key) can use as they are.
+The steps share one shuffle: rows are hash-partitioned by the source's key and sorted by
+(key, content hash, ...). The duplicate collapse (a window per key and content) and the suite's
+uniqueness windows (per key) both run on that one sort.
+
+Rule outcomes are built without lambdas (`array_compact` instead of `filter`): Spark interprets a
+projection that holds a lambda row by row instead of compiling it.
 """
 from __future__ import annotations
 
@@ -15,10 +18,13 @@ from pyspark.sql import functions as F
 
 from lib.schemas import SourceSpec
 
+BLOCKING_ACTIONS = ("quarantine", "fail")
+FAILED_RULES_TYPE = "array<struct<rule:string,message:string>>"
+
+
 def in_scope() -> Column:
     """The rows Great Expectations validates: those the reader could type."""
     return F.col("reader_failure").isNull()
-BLOCKING_ACTIONS = ("quarantine", "fail")
 
 
 @dataclass(frozen=True)
@@ -30,47 +36,43 @@ class RowCheck:
     failure: Column
 
 
-def _timestamp_fields(spec: SourceSpec) -> list[str]:
-    return [f.column for f in spec.fields if f.kind == "timestamp"]
+def content_hash(rows: DataFrame, spec: SourceSpec) -> Column:
+    """64-bit hash of a row's contract fields after parsing: equal for exact duplicates.
+
+    A timestamp takes part as its parsed value (`...Z` and `...+00:00` are one value), or as its
+    text when it does not parse. A row the reader rejected hashes its own row id, so it never
+    collapses with another. Sorting and grouping on this hash instead of every content column
+    keeps the shuffle's sort cheap; two different contents of one key colliding in 64 bits is
+    not a practical concern at any size this job sees (~1e-19 per pair).
+    """
+    timestamps = {f.column for f in spec.fields if f.kind == "timestamp"}
+    content = []
+    for name in spec.columns:
+        if name.endswith("_raw") and name[:-4] in timestamps:
+            continue
+        content.append(F.col(name))
+        if name in timestamps:
+            content.append(F.when(F.col(name).isNull(), F.col(f"{name}_raw")))
+    return F.when(in_scope(), F.xxhash64(*content)).otherwise(F.xxhash64(F.col("row_id")))
 
 
 def collapse_exact_duplicates(rows: DataFrame, spec: SourceSpec) -> DataFrame:
-    """Rows identical in every contract field after parsing become one row with `copies`.
+    """Rows identical in every contract field become one row with `copies` (how many there were).
 
-    A timestamp takes part as its parsed value (so `...Z` and `...+00:00` are one value), or as
-    its text when it does not parse. Rows the reader rejected are never collapsed. The kept copy
-    is the one with the smallest (source_file, record), so reruns keep the same one.
-
-    Done with a window sorted key first: the suite's uniqueness windows (partitioned by the key)
-    then reuse this sort and the key shuffle, so a source costs one exchange and one sort.
+    The kept copy is the one with the smallest (source_file, record), so reruns keep the same one.
+    Reader-rejected rows are never collapsed (see `content_hash`).
     """
-    timestamps = _timestamp_fields(spec)
-    raw_columns = {f"{name}_raw" for name in timestamps}
-    helpers = ("record", "source_file", "row_id")
-    content = [F.col(k) for k in spec.key] + [
-        F.col(c) for c in rows.columns
-        if c not in raw_columns and c not in helpers and c not in spec.key
-    ]
-    # Computed once as columns: two windows over the same expressions would each compute their
-    # own copy, which Spark cannot tell is the same ordering, and it would sort twice.
-    distinguishers = {f"_{name}_unparsed": F.when(F.col(name).isNull(), F.col(f"{name}_raw"))
-                      for name in timestamps}
-    distinguishers["_reader_row"] = F.when(~in_scope(), F.col("row_id"))
-    content += [F.col(name) for name in distinguishers]
-    same_content = Window.partitionBy(*content).orderBy("source_file", "record")
+    key = [F.col(k) for k in spec.key]
+    same_content = Window.partitionBy(*key, "_content").orderBy("source_file", "record")
     every_copy = same_content.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     return (
         rows
-        .select("*", *[column.alias(name) for name, column in distinguishers.items()])
-        .repartition(*[F.col(k) for k in spec.key])
+        .withColumn("_content", content_hash(rows, spec))
+        .repartition(*key)
         .withColumn("_copy", F.row_number().over(same_content))
         .withColumn("copies", F.count(F.lit(1)).over(every_copy))
         .where(F.col("_copy") == 1)
-        .select(
-            "record", "source_file", "copies", "reader_failure", *spec.columns,
-            *[c for c in rows.columns
-              if c not in spec.columns and c not in (*helpers, "reader_failure")],
-        )
+        .drop("_copy", "row_id")
     )
 
 
@@ -83,15 +85,15 @@ def _failure_struct(check: RowCheck) -> Column:
 
 def _present(structs: list[Column]) -> Column:
     if not structs:
-        return F.array().cast("array<struct<rule:string,message:string>>")
-    return F.filter(F.array(*structs), lambda s: s.isNotNull())
+        return F.array().cast(FAILED_RULES_TYPE)
+    return F.array_compact(F.array(*structs))
 
 
 def add_failures(rows: DataFrame, checks: Sequence[RowCheck]) -> DataFrame:
     """Accumulate the failures of `checks` into `_blocking` / `_warnings` (struct arrays).
 
-    Called once for the suite's checks, before any join (their uniqueness windows then reuse
-    the key partitioning), and once more for the cross-source checks after the parent join.
+    A row the reader rejected starts with its reader failure and fails nothing else (its fields
+    cannot be trusted); every check's condition is false outside `in_scope()`.
     """
     if "_blocking" not in rows.columns:
         rows = rows.select(
@@ -102,10 +104,10 @@ def add_failures(rows: DataFrame, checks: Sequence[RowCheck]) -> DataFrame:
         )
     blocking = [_failure_struct(c) for c in checks if c.action in BLOCKING_ACTIONS]
     warnings = [_failure_struct(c) for c in checks if c.action == "warn"]
-    return (
-        rows
-        .withColumn("_blocking", F.concat("_blocking", _present(blocking)))
-        .withColumn("_warnings", F.concat("_warnings", _present(warnings)))
+    return rows.select(
+        *[c for c in rows.columns if c not in ("_blocking", "_warnings")],
+        F.concat("_blocking", _present(blocking)).alias("_blocking"),
+        F.concat("_warnings", _present(warnings)).alias("_warnings"),
     )
 
 
@@ -115,21 +117,26 @@ def settle(rows: DataFrame) -> DataFrame:
     return rows.select(
         *[c for c in rows.columns if c not in ("_blocking", "_warnings")],
         F.concat("_blocking", "_warnings").alias("failed_rules"),
-        F.transform("_warnings", lambda w: w["rule"]).alias("dq_warnings"),
+        F.col("_warnings.rule").alias("dq_warnings"),
         (F.size("_blocking") > 0).alias("quarantined"),
     )
 
 
 def rule_counts(validated: DataFrame, rule_names: Sequence[str]) -> dict[str, int]:
-    """Rows failing each rule, and the run's invariant numbers, in one aggregation."""
-    names = F.col("failed_rules.rule")
-    row = validated.agg(
-        *[F.sum(F.when(F.array_contains(names, name), 1).otherwise(0)).alias(f"rule:{name}")
-          for name in rule_names],
-        F.sum(F.when(in_scope(), 1).otherwise(0)).alias("in_scope"),
-        F.sum(F.when(F.col("quarantined"), 0).otherwise(1)).alias("rows_valid"),
-        F.sum(F.when(F.col("quarantined"), 1).otherwise(0)).alias("rows_quarantined"),
-        F.sum(F.col("copies") - 1).alias("duplicates_dropped"),
-        F.sum("copies").alias("rows_deduplicated_from"),
-    ).first()
+    """Rows failing each rule, and the run's invariant numbers, in one aggregation (tests)."""
+    row = validated.agg(*count_columns(rule_names)).first()
     return {key: int(value or 0) for key, value in row.asDict().items()}
+
+
+def count_columns(rule_names: Sequence[str]) -> list[Column]:
+    """Aggregates of a settled frame: rows failing each rule (`rule:<name>`), rows in scope,
+    valid, quarantined, duplicates dropped. Plain aggregates: usable in `observe`."""
+    names = F.col("failed_rules.rule")
+    return [
+        *[F.count_if(F.array_contains(names, name)).alias(f"rule:{name}") for name in rule_names],
+        F.count_if(in_scope()).alias("in_scope"),
+        F.count_if(~F.col("quarantined")).alias("rows_valid"),
+        F.count_if(F.col("quarantined")).alias("rows_quarantined"),
+        F.coalesce(F.sum(F.col("copies") - 1), F.lit(0)).alias("duplicates_dropped"),
+        F.coalesce(F.sum("copies"), F.lit(0)).alias("rows_deduplicated_from"),
+    ]

@@ -1,19 +1,26 @@
-"""Validate one source end to end: collapse duplicates, suite rules, cross-source rules."""
+"""Validate one source: collapse duplicates, suite rules, then cross-source rules against its
+parent's validated rows. A pure DataFrame -> DataFrame step; the caller decides where the rows
+go (lib/staging.py writes them once and counts them on the way)."""
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lib.quality.predicates import Rule, suite_rules
+from lib.quality.predicates import Rule
+from lib.quality.referential import Parentage, join_parent, parent_reference
 from lib.quality.split import RowCheck, add_failures, collapse_exact_duplicates, in_scope, settle
-from lib.quality.suites import Suite
-from lib.schemas import SourceSpec
+from lib.schemas import SOURCE_SPECS, SourceSpec
+from lib.sources import READER_RULES
 
-CrossSource = Callable[[DataFrame], tuple[DataFrame, list[RowCheck]]]
+
+@dataclass(frozen=True)
+class ParentRows:
+    """The validated rows of a child's parent, and how the child names it."""
+    parentage: Parentage
+    rows: DataFrame
 
 
 @dataclass(frozen=True)
@@ -25,10 +32,10 @@ class Validation:
 
     @property
     def rule_names(self) -> list[str]:
-        reader = ["malformed_record", "wrong_type"]
-        return reader + [r.name for r in self.suite_rules] + [c.name for c in self.cross_source_checks]
+        return [*READER_RULES, *[r.name for r in self.suite_rules],
+                *[c.name for c in self.cross_source_checks]]
 
-    def gx_frame(self, columns: list[str]) -> DataFrame:
+    def gx_frame(self, columns: Sequence[str]) -> DataFrame:
         """The rows Great Expectations validates: those the reader could type."""
         return self.rows.where(in_scope()).select(*columns)
 
@@ -36,27 +43,29 @@ class Validation:
 def validate_source(
     rows: DataFrame,
     spec: SourceSpec,
-    suite: Suite,
-    parameters: Mapping[str, Any],
-    cross_source: CrossSource | None = None,
+    suite_rules: list[Rule],
+    parent: ParentRows | None = None,
+    cross_source_checks: Sequence[RowCheck] = (),
 ) -> Validation:
-    rules = suite_rules(suite, parameters, in_scope())
-    row_rules = [RowCheck(r.name, r.action, r.message, r.failure) for r in rules if r.failure is not None]
-    checked = add_failures(collapse_exact_duplicates(rows, spec), row_rules)
-    cross_checks: list[RowCheck] = []
-    if cross_source is not None:
-        checked, cross_checks = cross_source(checked)
-        checked = add_failures(checked, cross_checks)
-    settled = settle(checked).drop(*[c for c in ("_parent_key", "_parent") if c in checked.columns])
-    return Validation(spec.name, settled.transform(_raw_text_for_quarantine_only), rules, cross_checks)
+    """`rows` as the reader gives them -> every de-duplicated row with `failed_rules`,
+    `dq_warnings`, `quarantined` and `copies` (and `_parent` for a child source)."""
+    row_checks = [RowCheck(r.name, r.action, r.message, r.failure)
+                  for r in suite_rules if r.failure is not None]
+    checked = add_failures(collapse_exact_duplicates(rows, spec), row_checks)
+    if parent is not None:
+        parent_key = SOURCE_SPECS[parent.parentage.parent].key[0]
+        reference = parent_reference(parent.rows, parent.parentage, parent_key)
+        checked = add_failures(join_parent(checked, parent.parentage, reference), cross_source_checks)
+    settled = settle(checked).drop(*[c for c in ("_parent_key", "_content") if c in checked.columns])
+    return Validation(spec.name, settled.transform(_raw_text_for_quarantine_only),
+                      list(suite_rules), list(cross_source_checks))
 
 
 def _raw_text_for_quarantine_only(settled: DataFrame) -> DataFrame:
     """Only the quarantine publishes `record` and `source_file`; a valid row keeps them null.
 
-    The raw line is the widest column (most of a row's bytes), and these rows are cached and
-    scanned by every later step (counts, Great Expectations, publishing): the cache of valid
-    rows without it is a fraction of the size, cheaper to build and to read.
+    The raw line is the widest column (most of a row's bytes); the staged rows that publishing
+    reads are a fraction of the size without it.
     """
     quarantined = F.col("quarantined")
     return settled.select(*[
