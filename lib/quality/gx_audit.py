@@ -65,30 +65,28 @@ def differences(
     engine: Mapping[str, ExpectationSuiteValidationResult],
     compiled: Mapping[str, ExpectationSuiteValidationResult],
 ) -> list[str]:
-    """Every number where GX's engine and the compiled results differ, one line each:
-    `source.rule: unexpected_count GX 3, compiled 2`."""
+    """Every number where GX's engine and the compiled results differ, one line each, in suite
+    order: `source.rule: unexpected_count GX 3, compiled 2`."""
     lines = []
-    for source, engine_result in engine.items():
-        compiled_by_rule = {r.expectation_config.meta["rule"]: r for r in compiled[source].results}
-        for expected in engine_result.results:
-            rule = expected.expectation_config.meta["rule"]
+    for source, compiled_result in compiled.items():
+        # GX's engine returns the results grouped by metric, not in suite order
+        by_engine = {r.expectation_config.meta["rule"]: r for r in engine[source].results}
+        for ours in compiled_result.results:
+            rule = ours.expectation_config.meta["rule"]
             where = f"{source}.{rule}"
-            exception = (expected.exception_info or {}).get("exception_message")
-            if exception:
+            theirs = by_engine.pop(rule, None)
+            exception = theirs and (theirs.exception_info or {}).get("exception_message")
+            if theirs is None:
+                lines.append(f"{where}: not validated by Great Expectations")
+            elif exception:
                 lines.append(f"{where}: Great Expectations could not evaluate it: "
                              f"{exception.splitlines()[0]}")
-                continue
-            actual = compiled_by_rule.pop(rule, None)
-            if actual is None:
-                lines.append(f"{where}: no compiled result")
-                continue
-            for name in COMPARED:
-                gx_value, compiled_value = expected.result.get(name), actual.result.get(name)
-                if gx_value != compiled_value:
-                    lines.append(f"{where}: {name} GX {gx_value}, compiled {compiled_value}")
-            if bool(expected.success) != bool(actual.success):
-                lines.append(f"{where}: success GX {expected.success}, compiled {actual.success}")
-        lines += [f"{source}.{rule}: compiled but not validated by GX" for rule in compiled_by_rule]
+            else:
+                lines += [f"{where}: {name} GX {theirs.result.get(name)}, compiled {ours.result.get(name)}"
+                          for name in COMPARED if theirs.result.get(name) != ours.result.get(name)]
+                if bool(theirs.success) != bool(ours.success):
+                    lines.append(f"{where}: success GX {theirs.success}, compiled {ours.success}")
+        lines += [f"{source}.{rule}: validated by Great Expectations, not compiled" for rule in by_engine]
     return lines
 
 
