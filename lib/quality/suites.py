@@ -2,18 +2,23 @@
 
 A suite file is GX 1.x JSON (`ExpectationSuite.to_json_dict()`); each expectation's `meta`
 carries `rule` (its name in quarantine and dq_results) and `action` (warn, quarantine or fail).
+
+Importing Great Expectations takes seconds, so nothing here imports it unless asked: the
+compilation (`predicates.suite_rules`) checks every type and kwarg at start-up; GX's own check of
+the suite (`with_gx=True`) is for runs that import GX anyway (data docs, --gx-audit).
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import great_expectations as gx
+from typing import TYPE_CHECKING, Any
 
 from lib.config import ACTIONS
 from lib.errors import UserError
+
+if TYPE_CHECKING:
+    import great_expectations as gx
 
 
 @dataclass(frozen=True)
@@ -23,12 +28,18 @@ class Suite:
     definition: dict[str, Any]
 
     @property
+    def name(self) -> str:
+        return self.definition.get("name", self.source)
+
+    @property
     def expectations(self) -> list[dict[str, Any]]:
         return self.definition["expectations"]
 
     def to_gx(self) -> gx.ExpectationSuite:
+        import great_expectations as gx
+
         return gx.ExpectationSuite(
-            name=self.definition.get("name", self.source),
+            name=self.name,
             expectations=[dict(e) for e in self.expectations],
             meta=self.definition.get("meta"),
         )
@@ -39,6 +50,8 @@ def _check(source: str, path: str, definition: Any) -> None:
         raise UserError(f"{path}: not a Great Expectations suite (no 'expectations' list)")
     seen: set[str] = set()
     for position, expectation in enumerate(definition["expectations"]):
+        if not isinstance(expectation, dict) or not isinstance(expectation.get("kwargs"), dict):
+            raise UserError(f"{path}: expectation {position} is not an object with kwargs")
         meta = expectation.get("meta") or {}
         rule, action = meta.get("rule"), meta.get("action")
         where = f"{path}: expectation {position} ({expectation.get('type')})"
@@ -51,7 +64,15 @@ def _check(source: str, path: str, definition: Any) -> None:
         seen.add(rule)
 
 
-def load_suite(expectations_dir: str, source: str) -> Suite:
+def check_with_gx(suite: Suite) -> None:
+    """GX validates types and kwargs; its message names the problem."""
+    try:
+        suite.to_gx()
+    except Exception as error:
+        raise UserError(f"{suite.path}: Great Expectations rejects the suite: {error}".splitlines()[0])
+
+
+def load_suite(expectations_dir: str, source: str, with_gx: bool = False) -> Suite:
     path = str(Path(expectations_dir) / f"{source}.json")
     try:
         definition = json.loads(Path(path).read_text())
@@ -61,12 +82,10 @@ def load_suite(expectations_dir: str, source: str) -> Suite:
         raise UserError(f"{path} is not valid JSON: {error}") from None
     _check(source, path, definition)
     suite = Suite(source=source, path=path, definition=definition)
-    try:
-        suite.to_gx()
-    except Exception as error:  # GX validates types and kwargs; its message names the problem
-        raise UserError(f"{path}: Great Expectations rejects the suite: {error}".splitlines()[0])
+    if with_gx:
+        check_with_gx(suite)
     return suite
 
 
-def load_suites(expectations_dir: str, sources: tuple[str, ...]) -> dict[str, Suite]:
-    return {source: load_suite(expectations_dir, source) for source in sources}
+def load_suites(expectations_dir: str, sources: tuple[str, ...], with_gx: bool = False) -> dict[str, Suite]:
+    return {source: load_suite(expectations_dir, source, with_gx) for source in sources}
