@@ -100,14 +100,20 @@ def _source_order(source: str) -> int:
 
 
 def run_counts(run_log: DataFrame, run_id: str) -> tuple[list[SourceCounts], dt.datetime | None, bool]:
-    """This run's four numbers per source, its finish time, and whether it is the newest run."""
-    rows = run_log.where(F.col("run_id") == run_id).collect()  # one row per source
-    newest = run_log.agg(F.max_by("run_id", "finished_at").alias("run_id")).first()["run_id"]
+    """This run's four numbers per source, its finish time, and whether it is the newest run
+    (one query: run_log holds a few rows per run)."""
+    every_run = Window.partitionBy()
+    rows = (
+        run_log
+        .withColumn("newest_run_id", F.max_by("run_id", "finished_at").over(every_run))
+        .where(F.col("run_id") == run_id)
+        .collect()  # one row per source
+    )
     counts = sorted((SourceCounts(r["source"], r["rows_read"], r["rows_valid"], r["rows_quarantined"],
                                   r["duplicates_dropped"]) for r in rows),
                     key=lambda c: (_source_order(c.source), c.source))
     finished = max((r["finished_at"] for r in rows), default=None)
-    return counts, finished, newest == run_id
+    return counts, finished, bool(rows) and rows[0]["newest_run_id"] == run_id
 
 
 def rule_counts(quarantine: DataFrame, dq_results: DataFrame, run_id: str) -> list[RuleCount]:

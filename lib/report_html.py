@@ -107,10 +107,9 @@ def _run_section(facts: RunFacts, data: ReportData, warehouse: str) -> str:
         links.append(f'<a href="{_e(href)}">{_e(label)}</a>' if href else f"{_e(label)}: {_e(target)}")
     rows = [
         ("run id", _e(facts.run_id)),
-        ("as-of", _e(facts.as_of.isoformat(sep=" "))),
+        ("as-of", _e(facts.as_of.isoformat(sep=" ")) + " UTC"),
         ("mode", _e(facts.mode)),
-        ("finished", _e(data.finished_at.isoformat(sep=" ", timespec="seconds")) if data.finished_at else "n/a"),
-        ("warehouse", _e(warehouse)),
+        ("finished", _e(data.finished_at.isoformat(sep=" ", timespec="seconds")) + " UTC" if data.finished_at else "n/a"),
         ("inputs", "<br>".join(_e(p) for p in facts.inputs) or "n/a"),
         ("data docs", " · ".join(links) or '<span class="muted">none for this run</span>'),
     ]
@@ -221,6 +220,6 @@ def render(facts: RunFacts, data: ReportData, warehouse: str, per_source: int, g
         f'<span class="muted">values read back from the published Delta tables</span></p>'
         + _run_section(facts, data, warehouse) + _counts_section(data) + _rules_section(data)
         + _metrics_section(data) + _samples_section(data, per_source)
-        + f'<p class="muted">Generated {_e(generated_at.isoformat(sep=" ", timespec="seconds"))} from '
+        + f'<p class="muted">Generated {_e(generated_at.isoformat(sep=" ", timespec="seconds"))} UTC from '
         "run_log, quarantine, dq_results, payment_metrics and chargeback_metrics.</p></body></html>\n"
     )

@@ -90,14 +90,15 @@ def write_text_atomically(spark: SparkSession, path: str, text: str) -> None:
 
 
 def write_run_report(spark: SparkSession, warehouse: str, facts: RunFacts,
-                     sample_per_source: int = SAMPLE_PER_SOURCE) -> RunReport:
+                     sample_per_source: int = SAMPLE_PER_SOURCE,
+                     generated_at: dt.datetime | None = None) -> RunReport:
     """Read this run's numbers back from the tables under `warehouse`, write its page, and make
     it latest.html unless run_log has a run that finished later (a report rebuilt for an old
-    run leaves latest.html alone)."""
+    run leaves latest.html alone). `generated_at` (UTC, default now) is printed at the foot."""
     started = time.perf_counter()
     data = read_report_data(spark, warehouse, facts.run_id, sample_per_source)
     page = render(facts, data, warehouse, sample_per_source,
-                  generated_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+                  generated_at=generated_at or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
     folder = table_path(warehouse, REPORTS_FOLDER)
     path = f"{folder}/{report_file_name(facts.run_id)}"
     write_text_atomically(spark, path, page)

@@ -197,6 +197,7 @@ class Page:
         self.browser.call("Emulation.setDeviceMetricsOverride",
                           {"width": self.width, "height": height, "deviceScaleFactor": 1, "mobile": False},
                           self.session)
-        shot = self.browser.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
-                                 self.session)
+        clip = {"x": 0, "y": 0, "width": self.width, "height": height, "scale": 1}
+        shot = self.browser.call("Page.captureScreenshot",
+                                 {"format": "png", "captureBeyondViewport": True, "clip": clip}, self.session)
         return base64.b64decode(shot["data"])

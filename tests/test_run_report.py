@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from lib import report_data
+from lib import report_data, schemas
 from lib.report_data import DailyMetric, QuarantinedRecord, ReportData, RuleCount, RunFacts, SourceCounts
 from lib.report_html import docs_href, render
 from lib.report_svg import Bar, bar_chart, line_chart, nice_ceiling, stacked_bar_chart
@@ -232,7 +233,6 @@ def test_sample_is_at_most_20_per_source_of_this_run_and_cuts_long_records(spark
 
 
 def test_long_records_are_cut_in_spark(spark):
-    from lib import schemas
     rows = [("y" * 2500, [("malformed_record", "m")], "f", "r", wh.FINISHED_AT, "orders")]
     sample = report_data.quarantine_sample(spark.createDataFrame(rows, schemas.QUARANTINE), "r")
     assert [(len(s.record), s.record_chars, s.failed_rules) for s in sample] == [
@@ -265,18 +265,20 @@ def test_write_run_report_writes_the_run_page_and_latest(spark, warehouse):
     assert report.data.rule_counts[0] == RuleCount("transactions", "orphan", 21, "quarantine")
 
 
-def test_a_report_of_an_older_run_leaves_latest_alone(spark, tmp_path):
-    warehouse = tmp_path / "warehouse"
-    wh.write_published_tables(spark, warehouse, later_run_finished_at=wh.FINISHED_AT + dt.timedelta(hours=1))
-    latest = warehouse / "_reports" / "latest.html"
+def test_a_report_of_an_older_run_leaves_latest_alone(spark, warehouse, tmp_path):
+    copy = tmp_path / "warehouse"
+    shutil.copytree(warehouse, copy, ignore=shutil.ignore_patterns("_reports"))
+    later = [("later-run", wh.AS_OF, s, 1, 1, 0, 0, wh.FINISHED_AT + dt.timedelta(hours=1)) for s in wh.COUNTS]
+    spark.createDataFrame(later, schemas.RUN_LOG).write.format("delta").mode("append").save(str(copy / "run_log"))
+    latest = copy / "_reports" / "latest.html"
     latest.parent.mkdir(parents=True)
     latest.write_text("the later run's page")
 
-    report = write_run_report(spark, str(warehouse), _facts(run_id=wh.RUN_ID))
+    report = write_run_report(spark, str(copy), _facts(run_id=wh.RUN_ID))
 
     assert report.latest_path is None and report.data.is_newest_run is False
     assert latest.read_text() == "the later run's page"
-    assert (warehouse / "_reports" / f"{wh.RUN_ID}.html").is_file()
+    assert (copy / "_reports" / f"{wh.RUN_ID}.html").is_file()
 
 
 def test_hadoop_writer_replaces_a_page_in_place(spark, tmp_path):
