@@ -152,14 +152,16 @@ def quarantine_sample(quarantine: DataFrame, run_id: str, per_source: int = SAMP
 
     Ordered by a hash of the raw text, so the sample is the same on every read of the same rows
     and spread over files and defects instead of the first lines of the first file."""
-    ranked = Window.partitionBy("source").orderBy(F.xxhash64("record"), "record", "source_file")
+    # The hash is of the whole record; only its first RECORD_CHARS characters travel on.
+    ranked = Window.partitionBy("source").orderBy("record_hash", "record", "source_file")
     rows = (
         quarantine
         .where(F.col("run_id") == run_id)
+        .select("source", F.xxhash64("record").alias("record_hash"),
+                F.substring("record", 1, RECORD_CHARS).alias("record"),
+                F.length("record").alias("record_chars"), "failed_rules", "source_file")
         .withColumn("position", F.row_number().over(ranked))
         .where(F.col("position") <= per_source)
-        .select("source", "position", F.substring("record", 1, RECORD_CHARS).alias("record"),
-                F.length("record").alias("record_chars"), "failed_rules", "source_file")
         .collect()  # at most per_source x 3 rows of at most RECORD_CHARS characters
     )
     rows = sorted(rows, key=lambda r: (_source_order(r["source"]), r["position"]))
