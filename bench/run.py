@@ -360,6 +360,16 @@ def plot(results: dict, path: Path) -> None:
     plt.close(figure)
 
 
+def run_line(impl: str, rows: int, rep: int, reps: int, record: dict | None = None) -> str:
+    """The line printed as a run starts (no record yet) and as it ends (with its record)."""
+    head = f"[{time.strftime('%H:%M:%S')}] [run] {impl:8s} rows={rows:,} rep={rep} ({rep + 1} of {reps})"
+    if record is None:
+        return f"{head} started"
+    wall = record.get("wall_seconds")
+    return (f"{head} {record['status']} in {f'{wall:.1f}s' if wall is not None else 'n/a'} "
+            f"tree={record.get('peak_tree_rss_mib')}MiB driver={record.get('peak_driver_rss_mib')}MiB")
+
+
 def parse_size(text: str) -> int:
     text = text.strip().lower().replace("_", "")
     scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
@@ -427,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
                 impl = IMPLEMENTATIONS[letter][0]
                 record = {"impl": impl, "letter": letter, "rows": rows, "rep": rep,
                           "loadavg_1m": os.getloadavg()[0]}
+                print(run_line(impl, rows, rep, size_reps), flush=True)
                 if not entry_point(letter).exists():
                     record.update(status="not_available", wall_seconds=None)
                 else:
@@ -440,9 +451,7 @@ def main(argv: list[str] | None = None) -> int:
                         shutil.rmtree(out, ignore_errors=True)
                 results["runs"].append(record)
                 out_json.write_text(json.dumps(results, indent=2))
-                print(f"[run] rows={rows:,} rep={rep} {impl:7s} {record['status']:14s} "
-                      f"wall={record.get('wall_seconds')}s tree={record.get('peak_tree_rss_mib')}MiB "
-                      f"driver={record.get('peak_driver_rss_mib')}MiB", flush=True)
+                print(run_line(impl, rows, rep, size_reps, record), flush=True)
         if generated and not args.keep_data:
             shutil.rmtree(data, ignore_errors=True)
 

@@ -12,12 +12,14 @@ import argparse
 import calendar
 import json
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from lib.console import format_seconds
 from lib.generator import SOURCES, source_lines
 from lib.generator.chargebacks import CSV_HEADER
 from lib.generator.files import OutputFiles
@@ -63,6 +65,47 @@ def read_fx_valid_from(spark: SparkSession, path: str) -> dict[str, int]:
     return {row["currency"]: calendar.timegm(row["valid_from"].timetuple()) for row in first.collect()}
 
 
+def progress(what: str, count: int, unit: str, started: float) -> None:
+    """One line on stderr per file or group of part files written: a long generation shows it
+    is moving, and how fast."""
+    print(f"[{datetime.now():%H:%M:%S}] generate_data: {what}: {count:,} {unit} in "
+          f"{format_seconds(time.perf_counter() - started)}", file=sys.stderr, flush=True)
+
+
+class Counted:
+    """Streams `chunks` through while counting the records among them (the rows of a file)."""
+
+    def __init__(self, chunks: Iterable[str], records: int = 0):
+        self.chunks, self.records = chunks, records
+
+    def __iter__(self) -> Iterator[str]:
+        for chunk in self.chunks:
+            self.records += 1
+            yield chunk
+
+
+def _write_parts_counted(files: OutputFiles, lines: DataFrame, folder: str, chunks: list[int], *,
+                         compress: bool, extension: str) -> None:
+    """files.write_parts with a line of progress; the count comes with the write (an
+    Observation), not from a second pass over the data."""
+    started = time.perf_counter()
+    counted = Observation(f"{folder}_{'gz' if compress else 'plain'}")
+    files.write_parts(lines.observe(counted, F.count(F.lit(1)).alias("rows")), folder, chunks,
+                      compress=compress, extension=extension)
+    kind = f"{extension}{'.gz' if compress else ''}"
+    progress(f"{folder}: {len(chunks)} part file{'s' if len(chunks) != 1 else ''} ({kind})",
+             int(counted.get["rows"]), "lines" if extension == "csv" else "records", started)
+
+
+def _write_text_counted(files: OutputFiles, name: str, chunks: Iterable[str], framing: int) -> None:
+    """files.write_text with a line of progress; `framing` chunks are not rows ([ and ] of an
+    array, the CSV header)."""
+    started = time.perf_counter()
+    counted = Counted(chunks, records=-framing)
+    files.write_text(files.path(name), counted)
+    progress(name, counted.records, "records", started)
+
+
 def json_array(lines: DataFrame) -> Iterator[str]:
     """The assignment's layout: one pretty-printed array, streamed a partition at a time."""
     yield "["
@@ -83,9 +126,9 @@ def write_assignment(spark: SparkSession, params: GeneratorParams, files: Output
     lines = source_lines(spark, params, list(range(params.parts)), pretty=True, csv_headers=False)
     for name in ("transactions.json", "orders.json", "chargebacks.csv"):
         files.delete(files.path(name))
-    files.write_text(files.path("transactions.json"), json_array(lines["transactions"]))
-    files.write_text(files.path("orders.json"), json_array(lines["orders"]))
-    files.write_text(files.path("chargebacks.csv"), csv_file(lines["chargebacks"]))
+    _write_text_counted(files, "transactions.json", json_array(lines["transactions"]), framing=2)
+    _write_text_counted(files, "orders.json", json_array(lines["orders"]), framing=2)
+    _write_text_counted(files, "chargebacks.csv", csv_file(lines["chargebacks"]), framing=1)
 
 
 def write_jsonl(spark: SparkSession, params: GeneratorParams, files: OutputFiles) -> None:
@@ -99,9 +142,10 @@ def write_jsonl(spark: SparkSession, params: GeneratorParams, files: OutputFiles
             continue
         lines = source_lines(spark, params, chunks, pretty=False, csv_headers=True)
         for source in ("transactions", "orders"):
-            files.write_parts(lines[source], source, chunks, compress=compress, extension="jsonl")
+            _write_parts_counted(files, lines[source], source, chunks, compress=compress,
+                                 extension="jsonl")
     chargebacks = source_lines(spark, params, every, pretty=False, csv_headers=True)["chargebacks"]
-    files.write_parts(chargebacks, "chargebacks", every, compress=False, extension="csv")
+    _write_parts_counted(files, chargebacks, "chargebacks", every, compress=False, extension="csv")
     files.delete(files.path("_staging"))
 
 
@@ -139,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         write_assignment(spark, params, files)
     arguments = {**vars(args), "parts": params.parts}
+    started = time.perf_counter()
     manifest = build_manifest(spark, params, arguments)
     files.write_text(files.path("manifest.json"), [json.dumps(manifest, indent=2) + "\n"])
+    progress("manifest.json", sum(manifest[s]["rows_written"] for s in SOURCES), "records counted", started)
     print(f"generate_data wrote {args.format} data to {args.out}: "
           + ", ".join(f"{s} {manifest[s]['rows_written']}" for s in SOURCES))
     return 0

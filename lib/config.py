@@ -1,7 +1,9 @@
 """Run settings from the YAML file named by --conf.
 
 Reference-data paths in the YAML are relative to the YAML file's folder, so a run can bring its
-own fx rates, reason codes and suites by pointing --conf at another folder.
+own fx rates, reason codes and suites by pointing --conf at another folder. Only the contract's
+two keys are required (`fx_rates`, `reason_codes`); every other key has a default, the suites
+that ship with the code included (lib/resources.py `packaged_suites`).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import yaml
 
 from lib.errors import UserError
 from lib.quality.referential import DEFAULT_CROSS_SOURCE_ACTIONS
+from lib.resources import Traversable, packaged_suites
 
 JSON_FORMATS = ("auto", "array", "lines")
 ACTIONS = ("warn", "quarantine", "fail")
@@ -25,7 +28,10 @@ ACTIONS = ("warn", "quarantine", "fail")
 class Settings:
     fx_rates: str
     reason_codes: str
-    expectations: str
+    # A folder path from the YAML (str), or the packaged suites (a Traversable: a pathlib.Path in
+    # a checkout or the wheel, a zipfile.Path inside the --py-files zip). Read suites through
+    # lib.resources.as_traversable(expectations).joinpath("<source>.json").read_text().
+    expectations: str | Traversable = field(default_factory=packaged_suites)
     data_docs: str | None = "_data_docs"
     json_format: str = "auto"
     shuffle_partitions: int | None = None  # None: sized from the input (lib/storage.py)
@@ -51,7 +57,7 @@ def load_settings(conf_file: str) -> Settings:
         raise UserError(f"config file {conf_file} is not valid YAML: {error}".splitlines()[0])
     if not isinstance(raw, dict):
         raise UserError(f"config file {conf_file} must be a YAML mapping")
-    missing = [key for key in ("fx_rates", "reason_codes", "expectations") if key not in raw]
+    missing = [key for key in ("fx_rates", "reason_codes") if key not in raw]
     if missing:
         raise UserError(f"config file {conf_file} lacks {', '.join(missing)}")
     json_format = raw.get("json_format", "auto")
@@ -74,7 +80,7 @@ def load_settings(conf_file: str) -> Settings:
     return Settings(
         fx_rates=_resolve(base, raw["fx_rates"]),
         reason_codes=_resolve(base, raw["reason_codes"]),
-        expectations=_resolve(base, raw["expectations"]),
+        expectations=_resolve(base, raw["expectations"]) if "expectations" in raw else packaged_suites(),
         data_docs=raw.get("data_docs", "_data_docs"),
         json_format=json_format,
         shuffle_partitions=None if shuffle_partitions == "auto" else shuffle_partitions,

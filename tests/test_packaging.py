@@ -108,6 +108,31 @@ def test_installed_wheel_finds_its_bundled_resources(wheel, tmp_path):
     assert missing == "None"
 
 
+def test_installed_wheel_finds_its_packaged_suites(wheel, tmp_path):
+    target = tmp_path / "site"
+    install = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check",
+         "--target", str(target), str(wheel)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    probe = (
+        "from lib.resources import packaged_suites\n"
+        "suites = packaged_suites()\n"
+        "print(suites)\n"
+        "print(suites.joinpath('orders.json').read_text())\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+
+    folder, orders = run.stdout.split("\n", 1)
+
+    assert Path(folder) == target / "lib" / "_resources" / "expectations"
+    assert orders == (REPO_ROOT / "expectations" / "orders.json").read_text() + "\n"
+
+
 def test_checkout_has_no_bundled_resources():
     from lib.resources import bundled_path
 
