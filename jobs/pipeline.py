@@ -10,22 +10,23 @@ transactions. Exit status: 0 published, 2 bad input or arguments, 3 aborted by a
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
+import importlib
 import os
 import sys
-import time
+import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lib import fx, metrics, publish, report, sources, staging, storage, tables
+from lib import console, fx, metrics, publish, report, sources, staging, storage, tables
 from lib.config import Settings, load_settings
 from lib.errors import RunAborted, UserError
-from lib.quality import gx_run
+from lib.quality import gx_audit, gx_results
+from lib.quality.gx_results import DataDocs, RuleResult
 from lib.quality.predicates import Rule, suite_rules
 from lib.quality.referential import (
     ORDER_OF_TRANSACTION, TRANSACTION_OF_CHARGEBACK, Parentage, cross_source_checks,
@@ -36,6 +37,8 @@ from lib.quality.validate import ParentRows, validate_source
 from lib.schemas import (
     CHARGEBACKS_SOURCE, ORDERS_SOURCE, SOURCE_SPECS, SOURCES, TRANSACTIONS_SOURCE, SourceSpec,
 )
+from lib.report_data import RunFacts
+from lib.run_report import write_run_report
 from lib.session import build_session
 from lib.staging import StagedSource
 
@@ -43,13 +46,10 @@ PUBLISH_THREADS = 3
 CLEAN_PARTITIONS = {"orders": "order_date", "transactions": "txn_date", "chargebacks": "chargeback_date"}
 
 
-@contextlib.contextmanager
-def phase(name: str):
-    """Wall time of each phase, on stdout with the summary (stderr is for the one-line error of a
-    run that stops): where a run spends its time, without a profiler."""
-    started = time.perf_counter()
-    yield
-    print(f"pipeline: {name} took {time.perf_counter() - started:.1f}s", flush=True)
+def stage(name: str):
+    """A line as a stage starts and one as it ends, with its time, on stdout with the summary:
+    stderr is kept for the one-line error of a run that stops."""
+    return console.stage(name, stream=sys.stdout)
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--as-of", dest="as_of", help="ISO-8601 timestamp; default now (UTC)")
     parser.add_argument("--conf", default="conf/local.yaml", help="YAML settings file")
     parser.add_argument("--run-id", dest="run_id", help="default: a new UUID")
+    parser.add_argument("--gx-audit", dest="gx_audit", action="store_true",
+                        help="also validate with Great Expectations' own engine; stop (exit 3, "
+                             "nothing published) if any count differs from the compiled rules'")
     return parser.parse_args(argv)
 
 
@@ -155,36 +158,52 @@ def validate_and_stage(
     return staging.stage(validation, read, f"{staging_root}/{spec.name}")
 
 
-def audit(spark: SparkSession, staged: dict[str, StagedSource], reference: Reference, data_docs_dir):
-    """The nothing-lost invariant, Great Expectations and `fail` rules; raises RunAborted."""
-    for source, stage in staged.items():
-        n = stage.counts
+def audit(spark: SparkSession, staged: dict[str, StagedSource], reference: Reference,
+          run_id: str, run_time: dt.datetime, gx_engine: bool) -> dict[str, list[RuleResult]]:
+    """The nothing-lost invariant, `fail` rules and, with --gx-audit, Great Expectations' engine
+    against the compiled counts; raises RunAborted. Returns each suite's results (dq_results)."""
+    for source, stage_ in staged.items():
+        n = stage_.counts
         if not n.nothing_lost:
             raise RunAborted(f"{source}: rows read {n.rows_read} != valid {n.rows_valid} + "
                              f"quarantined {n.rows_quarantined} + duplicates {n.duplicates_dropped}")
-    gx_frames = {}
-    for source, stage in staged.items():
-        rows = stage.rows(spark)
-        measures = [c for c in rows.columns if c.startswith("items_")]
-        gx_frames[source] = rows.where(in_scope()).select(*SOURCE_SPECS[source].columns, *measures)
-    with phase("great expectations"):
-        gx_results = gx_run.run_suites(gx_frames, reference.suites, reference.parameters, data_docs_dir)
-    mismatches = [m for s in SOURCES for m in gx_run.compare_counts(gx_results[s], staged[s].counts.failing)]
-    if mismatches:
-        raise RunAborted("Great Expectations and the row split disagree: " + "; ".join(mismatches))
+    results = {s: gx_results.compiled_rule_results(s, reference.suite_rules[s], staged[s].counts.suite)
+               for s in SOURCES}
+    if gx_engine:
+        with stage("great expectations audit (its own engine)"):
+            differences = gx_audit.audit(
+                {s: in_scope_rows(spark, staged[s]) for s in SOURCES}, reference.suites,
+                reference.parameters, suite_results(staged, reference, run_id, run_time))
+        if differences:
+            raise RunAborted("Great Expectations' engine and the compiled rules disagree: "
+                             + "; ".join(differences))
     failed = [f"{r.source}.{r.rule} ({r.expectation_type}: {r.unexpected_count} of "
               f"{r.element_count} rows unexpected)"
-              for s in SOURCES for r in gx_results[s] if r.action == "fail" and not r.success]
-    failed += [f"{s}.{c.name} ({stage.counts.failing[c.name]} rows)"
-               for s, stage in staged.items() for c in stage.validation.cross_source_checks
-               if c.action == "fail" and stage.counts.failing[c.name] > 0]
+              for s in SOURCES for r in results[s] if r.action == "fail" and not r.success]
+    failed += [f"{s}.{c.name} ({stage_.counts.failing[c.name]} rows)"
+               for s, stage_ in staged.items() for c in stage_.validation.cross_source_checks
+               if c.action == "fail" and stage_.counts.failing[c.name] > 0]
     if failed:
         raise RunAborted("fail rule(s) fired, nothing published: " + "; ".join(failed))
-    return gx_results
+    return results
 
 
-def publish_tables(spark, args, run_id, as_of, staged: dict[str, StagedSource], gx_results,
-                   reference: Reference) -> tuple[DataFrame, DataFrame]:
+def in_scope_rows(spark: SparkSession, staged: StagedSource) -> DataFrame:
+    """The staged rows Great Expectations validates (the reader typed them), its columns only."""
+    rows = staged.rows(spark)
+    measures = [c for c in rows.columns if c.startswith("items_")]
+    return rows.where(in_scope()).select(*SOURCE_SPECS[staged.source].columns, *measures)
+
+
+def suite_results(staged: dict[str, StagedSource], reference: Reference, run_id: str,
+                  run_time: dt.datetime) -> dict:
+    """Great Expectations' result objects of every suite, built from the compiled counts."""
+    return {s: gx_results.suite_result(reference.suites[s], reference.suite_rules[s],
+                                       staged[s].counts.suite, run_id, run_time) for s in SOURCES}
+
+
+def publish_tables(spark, args, run_id, as_of, staged: dict[str, StagedSource],
+                   results: dict[str, list[RuleResult]], reference: Reference) -> tuple[DataFrame, DataFrame]:
     """Write every table from the staged rows; return the two metric frames (cached: the
     summary reads them)."""
     daily, last_rate_date = reference.daily_rates, reference.last_rate_date
@@ -201,7 +220,7 @@ def publish_tables(spark, args, run_id, as_of, staged: dict[str, StagedSource], 
         quarantined = tables.quarantine_rows(rows[source], source, run_id, quarantined_at)
         quarantine = quarantined if quarantine is None else quarantine.unionByName(quarantined)
     dq_rows = [row for s in SOURCES
-               for row in report.dq_result_rows(run_id, staged[s].validation, gx_results[s], staged[s].counts)]
+               for row in report.dq_result_rows(run_id, staged[s].validation, results[s], staged[s].counts)]
     counts = {s: staged[s].counts for s in SOURCES}
     # A few hundred rows each (dates x methods): cached, so the summary does not recompute them.
     payment = metrics.payment_metrics(clean["transactions"]).persist()
@@ -233,35 +252,72 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
     as_of = parse_as_of(args.as_of)
     settings = load_settings(args.conf)
     run_id = args.run_id or str(uuid.uuid4())
-    spark = spark or build_session("chargeback-pipeline")
+    run_time = dt.datetime.now(dt.timezone.utc)
+    data_docs_dir = _data_docs_dir(args.warehouse, settings)
+    if data_docs_dir or args.gx_audit:
+        # Importing Great Expectations takes seconds of Python: done beside the JVM's start-up
+        # and the first jobs, it is ready when the data docs are built.
+        threading.Thread(target=importlib.import_module, args=("great_expectations",),
+                         daemon=True).start()
+    # Spark's progress bar only where a person watches: a terminal (a cluster-mode driver's
+    # stderr is a log file).
+    spark = spark or build_session("chargeback-pipeline", conf=console.progress_bar_conf(
+        console.wants_progress_bar(sys.stderr.isatty())))
     reference = load_reference(spark, settings, as_of)
     files = discover_inputs(spark, args.input, settings)
     staging_root = staging.staging_path(args.warehouse, run_id)
 
-    def stage(spec: SourceSpec, parent: tuple[Parentage, StagedSource] | None = None) -> StagedSource:
-        with phase(f"validate {spec.name}"):
+    def validated(spec: SourceSpec, parent: tuple[Parentage, StagedSource] | None = None) -> StagedSource:
+        with stage(f"validate {spec.name}"):
             return validate_and_stage(spark, spec, files[spec.name], settings, reference,
                                       staging_root, parent)
 
     try:
-        orders = stage(ORDERS_SOURCE)
-        transactions = stage(TRANSACTIONS_SOURCE, (ORDER_OF_TRANSACTION, orders))
-        chargebacks = stage(CHARGEBACKS_SOURCE, (TRANSACTION_OF_CHARGEBACK, transactions))
+        orders = validated(ORDERS_SOURCE)
+        transactions = validated(TRANSACTIONS_SOURCE, (ORDER_OF_TRANSACTION, orders))
+        chargebacks = validated(CHARGEBACKS_SOURCE, (TRANSACTION_OF_CHARGEBACK, transactions))
         staged = {s.source: s for s in (orders, transactions, chargebacks)}
-        data_docs_dir = None
-        if settings.data_docs and "://" not in args.warehouse and not args.warehouse.startswith("dbfs:"):
-            # GX's file store wants an absolute folder; data docs are local files only.
-            data_docs_dir = os.path.abspath(publish.table_path(args.warehouse, settings.data_docs))
-        gx_results = audit(spark, staged, reference, data_docs_dir)
-        with phase("publish"):
-            payment, chargeback = publish_tables(spark, args, run_id, as_of, staged, gx_results, reference)
+        with ThreadPoolExecutor(max_workers=1) as background:
+            # The data docs show why a `fail` rule stopped a run too, so they are built from the
+            # counts before the audit can stop it, in the background while the tables publish.
+            data_docs: Future | None = None
+            if data_docs_dir:
+                data_docs = background.submit(
+                    lambda: gx_results.build_data_docs(
+                        suite_results(staged, reference, run_id, run_time), reference.suites,
+                        data_docs_dir))
+            try:
+                results = audit(spark, staged, reference, run_id, run_time, args.gx_audit)
+            except RunAborted:
+                if data_docs:
+                    data_docs.result()
+                raise
+            with stage("publish"):
+                payment, chargeback = publish_tables(spark, args, run_id, as_of, staged, results, reference)
+            docs = data_docs.result() if data_docs else None
         summary = report.summary_text(args.warehouse, {s: staged[s].counts for s in SOURCES},
                                       report.headline_kpis(payment, chargeback))
         payment.unpersist()
         chargeback.unpersist()
+        with stage("report"):
+            run_report = write_run_report(spark, args.warehouse, RunFacts(
+                run_id=run_id, as_of=as_of, inputs=tuple(f for s in SOURCES for f in files[s]),
+                mode="full", data_docs=_validation_pages(docs)))
     finally:
         staging.remove(spark, staging_root)
-    return summary
+    return console.closing_text(summary, run_report.data.rule_counts, run_report.path,
+                                docs.index if docs else None)
+
+
+def _data_docs_dir(warehouse: str, settings: Settings) -> str | None:
+    """GX's file store wants an absolute local folder: data docs are local files only."""
+    if not settings.data_docs or "://" in warehouse or warehouse.startswith("dbfs:"):
+        return None
+    return os.path.abspath(publish.table_path(warehouse, settings.data_docs))
+
+
+def _validation_pages(docs: DataDocs | None) -> tuple[tuple[str, str], ...]:
+    return tuple(docs.validations.items()) if docs else ()
 
 
 def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lib.quality.gx_run import RuleResult
+from lib.quality.gx_results import RuleResult
 from lib.quality.validate import Validation
 from lib.schemas import DQ_RESULTS, RUN_LOG
 from lib.sources import READER_RULES

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from lib.quality.predicates import RuleCounts, rule_count_aggregates, rule_counts_from
 from lib.quality.split import count_columns
 from lib.quality.validate import Validation
+from lib.sources import READER_RULES
 
 STAGING_DIR = "_staging"
 
@@ -29,7 +31,8 @@ class SourceCounts:
     rows_quarantined: int
     duplicates_dropped: int
     rows_checked: int             # de-duplicated rows the reader typed: what the suites validate
-    failing: Mapping[str, int]    # rows failing each rule (reader, suite, cross-source)
+    failing: Mapping[str, int]    # rows failing each row rule (reader, suite, cross-source)
+    suite: Mapping[str, RuleCounts]  # each expectation's counts as Great Expectations reports them
 
     @property
     def nothing_lost(self) -> bool:
@@ -68,19 +71,24 @@ def read_counted(raw: DataFrame, source: str) -> tuple[DataFrame, Observation]:
 def stage(validation: Validation, read: Observation, path: str) -> StagedSource:
     """Write the validated rows to `path` in one job and return them with their counts."""
     counted = Observation(f"{validation.source}_counts")
+    checks = validation.row_checks
     (
         validation.rows
-        .observe(counted, *count_columns(validation.rule_names))
+        .observe(counted, *count_columns(READER_RULES, checks),
+                 *rule_count_aggregates(validation.suite_rules))
+        .drop(*[c.flag for c in checks])
         .write.mode("overwrite").parquet(path)
     )
-    numbers = {key: int(value or 0) for key, value in counted.get.items()}
+    observed = counted.get
+    numbers = {key: int(value or 0) for key, value in observed.items() if not key.startswith("gx:")}
     counts = SourceCounts(
         rows_read=int(read.get["rows_read"]),
         rows_valid=numbers["rows_valid"],
         rows_quarantined=numbers["rows_quarantined"],
         duplicates_dropped=numbers["duplicates_dropped"],
         rows_checked=numbers["in_scope"],
-        failing={name: numbers[f"rule:{name}"] for name in validation.rule_names},
+        failing={name: numbers[f"rule:{name}"] for name in [*READER_RULES, *[c.name for c in checks]]},
+        suite=rule_counts_from(observed, validation.suite_rules),
     )
     return StagedSource(validation, path, counts)
 

@@ -101,6 +101,25 @@ def _table_result(rule: Rule, counts: RuleCounts) -> tuple[bool, dict[str, Any]]
     return bool(above and below), {"observed_value": observed}
 
 
+def compiled_rule_results(
+    source: str, rules: Sequence[Rule], counts: Mapping[str, RuleCounts]
+) -> list[RuleResult]:
+    """The dq_results numbers of each expectation straight from the compiled counts: what
+    `rule_results(source, suite_result(...))` gives, without importing Great Expectations (a run
+    needs GX's objects only for the data docs and --gx-audit)."""
+    out = []
+    for rule in rules:
+        success, result = (_table_result if rule.failure is None else _map_result)(rule, counts[rule.name])
+        element_count = result.get("element_count", result.get("observed_value"))
+        out.append(RuleResult(
+            source=source, rule=rule.name, expectation_type=rule.expectation_type,
+            action=rule.action, element_count=element_count,
+            unexpected_count=result.get("unexpected_count"),
+            unexpected_percent=result.get("unexpected_percent"), success=success,
+        ))
+    return out
+
+
 def _configuration(expectation, definition: dict, rule: Rule):
     """The suite expectation's configuration (GX's normalised kwargs) with its suite parameters
     resolved, as GX's engine puts it in a result."""

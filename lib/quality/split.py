@@ -35,6 +35,16 @@ class RowCheck:
     message: str
     failure: Column
 
+    @property
+    def flag(self) -> str:
+        """The boolean column its failure is materialised as (once: the outcome and every count
+        read it). The same name as `predicates.Rule.failure_flag`."""
+        return flag_column(self.name)
+
+
+def flag_column(rule: str) -> str:
+    return f"_unexpected__{rule}"
+
 
 def content_hash(rows: DataFrame, spec: SourceSpec) -> Column:
     """64-bit hash of a row's contract fields after parsing: equal for exact duplicates.
@@ -90,11 +100,14 @@ def _present(structs: list[Column]) -> Column:
 
 
 def add_failures(rows: DataFrame, checks: Sequence[RowCheck]) -> DataFrame:
-    """Accumulate the failures of `checks` into `_blocking` / `_warnings` (struct arrays).
+    """Each check's failure as its flag column, accumulated into `_blocking` / `_warnings`
+    (struct arrays).
 
     A row the reader rejected starts with its reader failure and fails nothing else (its fields
     cannot be trusted); every check's condition is false outside `in_scope()`.
     """
+    rows = rows.select("*", *[c.failure.alias(c.flag) for c in checks])
+    checks = [RowCheck(c.name, c.action, c.message, F.col(f"`{c.flag}`")) for c in checks]
     if "_blocking" not in rows.columns:
         rows = rows.select(
             "*",
@@ -122,18 +135,13 @@ def settle(rows: DataFrame) -> DataFrame:
     )
 
 
-def rule_counts(validated: DataFrame, rule_names: Sequence[str]) -> dict[str, int]:
-    """Rows failing each rule, and the run's invariant numbers, in one aggregation (tests)."""
-    row = validated.agg(*count_columns(rule_names)).first()
-    return {key: int(value or 0) for key, value in row.asDict().items()}
-
-
-def count_columns(rule_names: Sequence[str]) -> list[Column]:
-    """Aggregates of a settled frame: rows failing each rule (`rule:<name>`), rows in scope,
-    valid, quarantined, duplicates dropped. Plain aggregates: usable in `observe`."""
-    names = F.col("failed_rules.rule")
+def count_columns(reader_rules: Sequence[str], checks: Sequence[RowCheck]) -> list[Column]:
+    """Aggregates of a settled frame that still carries the checks' flags: rows failing each rule
+    (`rule:<name>`), rows in scope, valid, quarantined, duplicates dropped. Plain aggregates over
+    columns computed once: usable in `observe`."""
     return [
-        *[F.count_if(F.array_contains(names, name)).alias(f"rule:{name}") for name in rule_names],
+        *[F.count_if(F.col("reader_failure.rule") == name).alias(f"rule:{name}") for name in reader_rules],
+        *[F.count_if(F.col(f"`{c.flag}`")).alias(f"rule:{c.name}") for c in checks],
         F.count_if(in_scope()).alias("in_scope"),
         F.count_if(~F.col("quarantined")).alias("rows_valid"),
         F.count_if(F.col("quarantined")).alias("rows_quarantined"),

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lib.config import ACTIONS
 from lib.errors import UserError
+from lib.resources import Traversable, as_traversable
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -72,11 +72,14 @@ def check_with_gx(suite: Suite) -> None:
         raise UserError(f"{suite.path}: Great Expectations rejects the suite: {error}".splitlines()[0])
 
 
-def load_suite(expectations_dir: str, source: str, with_gx: bool = False) -> Suite:
-    path = str(Path(expectations_dir) / f"{source}.json")
+def load_suite(expectations_dir: str | Traversable, source: str, with_gx: bool = False) -> Suite:
+    """`<source>.json` of a suites folder: a path, or the packaged suites (a checkout, the
+    --py-files zip or the wheel: lib.resources.packaged_suites)."""
+    suite_file = as_traversable(expectations_dir).joinpath(f"{source}.json")
+    path = str(suite_file)
     try:
-        definition = json.loads(Path(path).read_text())
-    except FileNotFoundError:
+        definition = json.loads(suite_file.read_text())
+    except (FileNotFoundError, KeyError):  # a zipfile.Path raises KeyError for a missing member
         raise UserError(f"expectation suite not found: {path}") from None
     except json.JSONDecodeError as error:
         raise UserError(f"{path} is not valid JSON: {error}") from None
@@ -87,5 +90,5 @@ def load_suite(expectations_dir: str, source: str, with_gx: bool = False) -> Sui
     return suite
 
 
-def load_suites(expectations_dir: str, sources: tuple[str, ...], with_gx: bool = False) -> dict[str, Suite]:
+def load_suites(expectations_dir: str | Traversable, sources: tuple[str, ...], with_gx: bool = False) -> dict[str, Suite]:
     return {source: load_suite(expectations_dir, source, with_gx) for source in sources}

@@ -35,6 +35,12 @@ class Validation:
         return [*READER_RULES, *[r.name for r in self.suite_rules],
                 *[c.name for c in self.cross_source_checks]]
 
+    @property
+    def row_checks(self) -> list[RowCheck]:
+        """Every rule evaluated on rows (suite row rules, then cross-source rules); each one's
+        failure is the flag column `RowCheck.flag` of `rows`."""
+        return [*suite_row_checks(self.suite_rules), *self.cross_source_checks]
+
     def gx_frame(self, columns: Sequence[str]) -> DataFrame:
         """The rows Great Expectations validates: those the reader could type."""
         return self.rows.where(in_scope()).select(*columns)
@@ -48,10 +54,9 @@ def validate_source(
     cross_source_checks: Sequence[RowCheck] = (),
 ) -> Validation:
     """`rows` as the reader gives them -> every de-duplicated row with `failed_rules`,
-    `dq_warnings`, `quarantined` and `copies` (and `_parent` for a child source)."""
-    row_checks = [RowCheck(r.name, r.action, r.message, r.failure)
-                  for r in suite_rules if r.failure is not None]
-    checked = add_failures(collapse_exact_duplicates(rows, spec), row_checks)
+    `dq_warnings`, `quarantined` and `copies` (and `_parent` for a child source), plus each
+    rule's failure flag (`RowCheck.flag`) for the counts; the stager drops the flags."""
+    checked = add_failures(collapse_exact_duplicates(rows, spec), suite_row_checks(suite_rules))
     if parent is not None:
         parent_key = SOURCE_SPECS[parent.parentage.parent].key[0]
         reference = parent_reference(parent.rows, parent.parentage, parent_key)
@@ -59,6 +64,10 @@ def validate_source(
     settled = settle(checked).drop(*[c for c in ("_parent_key", "_content") if c in checked.columns])
     return Validation(spec.name, settled.transform(_raw_text_for_quarantine_only),
                       list(suite_rules), list(cross_source_checks))
+
+
+def suite_row_checks(rules: Sequence[Rule]) -> list[RowCheck]:
+    return [RowCheck(r.name, r.action, r.message, r.failure) for r in rules if r.failure is not None]
 
 
 def _raw_text_for_quarantine_only(settled: DataFrame) -> DataFrame:
