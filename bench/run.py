@@ -6,7 +6,8 @@ For each size: generate (or reuse) bench/data/<N> with the project's generator, 
 implementations round-robin (a, b, c, d, a, b, c, d, ...) so that a drift of the shared machine's
 load or of the page cache hits every implementation alike:
   a  full    ./spark-submit.sh jobs/pipeline.py          (the real job)
-  b  floor   ./spark-submit.sh bench/floor_job.py        (Spark scanning + writing raw text only)
+  b  floor   ./spark-submit.sh bench/floor_job.py        (Spark's typed readers + one Delta write per source)
+  f  text floor  bench/floor_job.py --text               (raw text lines read and written, no parsing)
   c  duckdb  .venv/bin/python bench/duckdb_impl.py       (the contract in DuckDB SQL)
   d  pandas  .venv/bin/python bench/pandas_impl.py       (the contract in pandas + Pydantic)
   e  baseline the full job of --baseline-rev REV, from a git worktree of that commit (a
@@ -43,11 +44,14 @@ DEFECT_RATE = 0.01
 POLL_SECONDS = 0.2
 IMPLEMENTATIONS = {
     "a": ("full", "Spark pipeline (jobs/pipeline.py)"),
-    "b": ("floor", "Spark floor (bench/floor_job.py)"),
+    "b": ("floor", "Spark floor: typed read + write (bench/floor_job.py)"),
     "c": ("duckdb", "DuckDB SQL (bench/duckdb_impl.py)"),
     "d": ("pandas", "pandas + Pydantic (bench/pandas_impl.py)"),
     "e": ("baseline", "Spark pipeline at --baseline-rev"),
+    "f": ("text floor", "Spark text floor: lines read + written (bench/floor_job.py --text)"),
 }
+LAYOUTS = ("jsonl", "assignment")
+ASSIGNMENT_CHARGEBACK_RATE = 0.3
 BASELINE: dict[str, Path] = {}  # "root": the checkout of --baseline-rev, when e is run
 
 
@@ -57,6 +61,7 @@ def command(letter: str, data: Path, out: Path) -> list[str]:
     return {
         "a": [submit, "jobs/pipeline.py", "--input", str(data), "--warehouse", str(out), "--as-of", AS_OF],
         "b": [submit, "bench/floor_job.py", "--input", str(data), "--warehouse", str(out)],
+        "f": [submit, "bench/floor_job.py", "--input", str(data), "--warehouse", str(out), "--text"],
         "c": [python, "bench/duckdb_impl.py", "--input", str(data), "--out", str(out), "--as-of", AS_OF],
         "d": [python, "bench/pandas_impl.py", "--input", str(data), "--out", str(out), "--as-of", AS_OF],
         "e": [str(BASELINE.get("root", ROOT) / "spark-submit.sh"),
@@ -69,7 +74,7 @@ def command(letter: str, data: Path, out: Path) -> list[str]:
 def entry_point(letter: str) -> Path:
     if letter == "e":
         return BASELINE.get("root", ROOT / "missing-baseline") / "jobs" / "pipeline.py"
-    return ROOT / {"a": "jobs/pipeline.py", "b": "bench/floor_job.py",
+    return ROOT / {"a": "jobs/pipeline.py", "b": "bench/floor_job.py", "f": "bench/floor_job.py",
                    "c": "bench/duckdb_impl.py", "d": "bench/pandas_impl.py"}[letter]
 
 
@@ -197,7 +202,7 @@ def measure(cmd: list[str], log_path: Path, timeout: float) -> dict:
 
 
 # --- data ---------------------------------------------------------------------------------------
-def manifest_matches(data: Path, rows: int) -> bool:
+def manifest_matches(data: Path, rows: int, layout: str = "jsonl") -> bool:
     """Reuse data whose manifest states the same rows, seed, format, defect rate and as-of.
 
     Keys the generator's manifest does not carry are not held against it (its layout is the
@@ -211,17 +216,21 @@ def manifest_matches(data: Path, rows: int) -> bool:
     for nested in ("generator", "params", "parameters", "args", "config"):
         if isinstance(manifest.get(nested), dict):
             flat.update(manifest[nested])
-    expected = {"rows": rows, "seed": SEED, "format": "jsonl", "defect_rate": DEFECT_RATE, "as_of": AS_OF}
+    expected = {"rows": rows, "seed": SEED, "format": layout, "defect_rate": DEFECT_RATE, "as_of": AS_OF}
     for key, value in expected.items():
         if key in flat and str(flat[key]).rstrip("Z") != str(value).rstrip("Z") and flat[key] != value:
             return False
     return "rows" in flat or "rows" in json.dumps(manifest)
 
 
-def ensure_data(rows: int, data_root: Path) -> tuple[Path, bool]:
-    """The data directory for `rows`, and whether this run generated it."""
-    data = data_root / str(rows)
-    if manifest_matches(data, rows):
+def size_label(rows: int, layout: str) -> str:
+    return f"{rows:,}" if layout == "jsonl" else f"{rows:,} ({layout})"
+
+
+def ensure_data(rows: int, layout: str, data_root: Path) -> tuple[Path, bool]:
+    """The data directory for `rows` in `layout`, and whether this run generated it."""
+    data = data_root / (str(rows) if layout == "jsonl" else f"{rows}-{layout}")
+    if manifest_matches(data, rows, layout):
         print(f"[data] reusing {data}", flush=True)
         return data, False
     if not (ROOT / "jobs" / "generate_data.py").exists():
@@ -230,9 +239,12 @@ def ensure_data(rows: int, data_root: Path) -> tuple[Path, bool]:
     data.parent.mkdir(parents=True, exist_ok=True)
     print(f"[data] generating {rows} rows into {data}", flush=True)
     started = time.monotonic()
-    subprocess.run([str(ROOT / "spark-submit.sh"), "jobs/generate_data.py", "--format", "jsonl",
+    # The assignment's small files carry a few chargebacks; at the default rate (1.5%) 20
+    # transactions would have none.
+    extra = ["--chargeback-rate", str(ASSIGNMENT_CHARGEBACK_RATE)] if layout == "assignment" else []
+    subprocess.run([str(ROOT / "spark-submit.sh"), "jobs/generate_data.py", "--format", layout,
                     "--rows", str(rows), "--seed", str(SEED), "--as-of", AS_OF,
-                    "--defect-rate", str(DEFECT_RATE), "--out", str(data)], cwd=ROOT, check=True)
+                    "--defect-rate", str(DEFECT_RATE), "--out", str(data), *extra], cwd=ROOT, check=True)
     print(f"[data] generated in {time.monotonic() - started:.0f}s", flush=True)
     return data, True
 
@@ -264,8 +276,12 @@ def _status_kib_meminfo() -> int:
 
 
 # --- reporting ----------------------------------------------------------------------------------
-def _ok(runs: list[dict], impl: str, rows: int) -> list[dict]:
-    return [r for r in runs if r["impl"] == impl and r["rows"] == rows and r["status"] == "ok"]
+def _size(run: dict) -> tuple[int, str]:
+    return run["rows"], run.get("layout", "jsonl")
+
+
+def _ok(runs: list[dict], impl: str, size: tuple[int, str]) -> list[dict]:
+    return [r for r in runs if r["impl"] == impl and _size(r) == size and r["status"] == "ok"]
 
 
 def _median(runs: list[dict], key: str) -> float | None:
@@ -277,8 +293,13 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}x" if a and b else "n/a"
 
 
+def _sizes(runs: list[dict]) -> list[tuple[int, str]]:
+    """Assignment-layout sizes first, then JSON Lines by rows."""
+    return sorted({_size(r) for r in runs}, key=lambda size: (size[1] == "jsonl", size[0]))
+
+
 def summary(results: dict) -> str:
-    runs, sizes = results["runs"], sorted({r["rows"] for r in results["runs"]})
+    runs, sizes = results["runs"], _sizes(results["runs"])
     impls = [IMPLEMENTATIONS[letter][0] for letter in results["only"]]
     lines = ["# Benchmark summary", "", f"Generated by `{results['command']}` at {results['started_at']}.",
              f"Machine: {results['machine']['nproc']} cores ({results['machine']['cpu']}), "
@@ -286,45 +307,54 @@ def summary(results: dict) -> str:
              f"Python {results['machine']['python']}; {results['machine']['packages']}.", "",
              "| rows | implementation | ok / runs | wall s median | wall s min–max | peak tree RSS MiB (median) "
              "| driver JVM peak MiB (median) | notes |", "|---|---|---|---|---|---|---|---|"]
-    for rows in sizes:
+    for size in sizes:
+        label = size_label(*size)
         for impl in impls:
-            mine = [r for r in runs if r["impl"] == impl and r["rows"] == rows]
-            ok = _ok(runs, impl, rows)
+            mine = [r for r in runs if r["impl"] == impl and _size(r) == size]
+            ok = _ok(runs, impl, size)
             walls = [r["wall_seconds"] for r in ok]
             notes = ", ".join(sorted({r["status"] for r in mine} - {"ok"}))
             driver = _median(ok, "peak_driver_rss_mib")
+            if not mine:
+                continue
             lines.append(
-                f"| {rows:,} | {impl} | {len(ok)} / {len(mine)} | "
+                f"| {label} | {impl} | {len(ok)} / {len(mine)} | "
                 f"{statistics.median(walls):.1f} | {min(walls):.1f}–{max(walls):.1f} | "
                 f"{_median(ok, 'peak_tree_rss_mib'):.0f} | {f'{driver:.0f}' if driver else '–'} | {notes} |"
-                if walls else f"| {rows:,} | {impl} | 0 / {len(mine)} | – | – | – | – | {notes} |")
+                if walls else f"| {label} | {impl} | 0 / {len(mine)} | – | – | – | – | {notes} |")
     lines += ["", "## Ratios (of median wall times)", "",
-              "| rows | full / floor | pandas / full | duckdb / full | baseline / full |",
-              "|---|---|---|---|---|"]
-    med = {(impl, rows): _median(_ok(runs, impl, rows), "wall_seconds") for impl in impls for rows in sizes}
-    for rows in sizes:
-        lines.append(f"| {rows:,} | {_ratio(med.get(('full', rows)), med.get(('floor', rows)))} | "
-                     f"{_ratio(med.get(('pandas', rows)), med.get(('full', rows)))} | "
-                     f"{_ratio(med.get(('duckdb', rows)), med.get(('full', rows)))} | "
-                     f"{_ratio(med.get(('baseline', rows)), med.get(('full', rows)))} |")
+              "| rows | full / floor | full / text floor | pandas / full | duckdb / full | full / duckdb "
+              "| baseline / full |", "|---|---|---|---|---|---|---|"]
+    med = {(impl, size): _median(_ok(runs, impl, size), "wall_seconds") for impl in impls for size in sizes}
+    for size in sizes:
+        full = med.get(("full", size))
+        lines.append(f"| {size_label(*size)} | {_ratio(full, med.get(('floor', size)))} | "
+                     f"{_ratio(full, med.get(('text floor', size)))} | "
+                     f"{_ratio(med.get(('pandas', size)), full)} | "
+                     f"{_ratio(med.get(('duckdb', size)), full)} | "
+                     f"{_ratio(full, med.get(('duckdb', size)))} | "
+                     f"{_ratio(med.get(('baseline', size)), full)} |")
     if results.get("baseline_rev"):
         lines += ["", f"baseline = the full job at `{results['baseline_rev']}`, run in the same rounds."]
-    if len(sizes) > 1:
-        small, large = sizes[0], sizes[-1]
-        lines += ["", f"## Scaling: {large:,} rows against {small:,} ({large / small:g}x the rows)", "",
-                  "| implementation | time ratio | driver JVM peak MiB small → large |", "|---|---|---|"]
+    scaled = [size for size in sizes if size[1] == "jsonl"]
+    for large in scaled[1:]:
+        small = scaled[0]
+        lines += ["", f"## Scaling: {large[0]:,} rows against {small[0]:,} ({large[0] / small[0]:g}x the rows)",
+                  "", "| implementation | time ratio | driver JVM peak MiB small → large | peak ratio |",
+                  "|---|---|---|---|"]
         for impl in impls:
             d_small = _median(_ok(runs, impl, small), "peak_driver_rss_mib")
             d_large = _median(_ok(runs, impl, large), "peak_driver_rss_mib")
             driver = f"{d_small:.0f} → {d_large:.0f}" if d_small and d_large else "–"
-            lines.append(f"| {impl} | {_ratio(med.get((impl, large)), med.get((impl, small)))} | {driver} |")
+            lines.append(f"| {impl} | {_ratio(med.get((impl, large)), med.get((impl, small)))} | {driver} | "
+                         f"{_ratio(d_large, d_small)} |")
     lines += ["", "## Do the implementations agree? (rows_valid / rows_quarantined / duplicates_dropped)", ""]
-    for rows in sizes:
+    for size in sizes:
         for r in runs:
-            if r["rows"] == rows and r.get("counts") and r["rep"] == 0:
+            if _size(r) == size and r.get("counts") and r["rep"] == 0:
                 cells = "; ".join(f"{s} {c['rows_valid']}/{c['rows_quarantined']}/{c['duplicates_dropped']}"
                                   f" of {c['rows_read']}" for s, c in r["counts"].items())
-                lines.append(f"- {rows:,} {r['impl']}: {cells}")
+                lines.append(f"- {size_label(*size)} {r['impl']}: {cells}")
     lines += ["", "Load average at the start of each run is in results.json (`loadavg_1m`): the machine is "
               "shared, so compare medians, and treat single runs with caution.", ""]
     return "\n".join(lines)
@@ -339,13 +369,14 @@ def plot(results: dict, path: Path) -> None:
     figure, axes = plt.subplots(figsize=(7, 5))
     for letter in results["only"]:
         impl = IMPLEMENTATIONS[letter][0]
-        sizes = sorted({r["rows"] for r in runs if r["impl"] == impl and r["status"] == "ok"})
+        sizes = sorted({_size(r) for r in runs if r["impl"] == impl and r["status"] == "ok"
+                        and _size(r)[1] == "jsonl"})
         if not sizes:
             continue
         medians = [_median(_ok(runs, impl, n), "wall_seconds") for n in sizes]
         lows = [m - min(r["wall_seconds"] for r in _ok(runs, impl, n)) for m, n in zip(medians, sizes)]
         highs = [max(r["wall_seconds"] for r in _ok(runs, impl, n)) - m for m, n in zip(medians, sizes)]
-        axes.errorbar(sizes, medians, yerr=[lows, highs], marker="o", capsize=3,
+        axes.errorbar([n for n, _ in sizes], medians, yerr=[lows, highs], marker="o", capsize=3,
                       label=IMPLEMENTATIONS[letter][1])
     axes.set_xscale("log")
     axes.set_yscale("log")
@@ -360,9 +391,11 @@ def plot(results: dict, path: Path) -> None:
     plt.close(figure)
 
 
-def run_line(impl: str, rows: int, rep: int, reps: int, record: dict | None = None) -> str:
+def run_line(impl: str, rows: int, rep: int, reps: int, record: dict | None = None,
+             layout: str = "jsonl") -> str:
     """The line printed as a run starts (no record yet) and as it ends (with its record)."""
-    head = f"[{time.strftime('%H:%M:%S')}] [run] {impl:8s} rows={rows:,} rep={rep} ({rep + 1} of {reps})"
+    head = (f"[{time.strftime('%H:%M:%S')}] [run] {impl:8s} rows={size_label(rows, layout)} rep={rep} "
+            f"({rep + 1} of {reps})")
     if record is None:
         return f"{head} started"
     wall = record.get("wall_seconds")
@@ -370,10 +403,14 @@ def run_line(impl: str, rows: int, rep: int, reps: int, record: dict | None = No
             f"tree={record.get('peak_tree_rss_mib')}MiB driver={record.get('peak_driver_rss_mib')}MiB")
 
 
-def parse_size(text: str) -> int:
-    text = text.strip().lower().replace("_", "")
+def parse_size(text: str) -> tuple[int, str]:
+    """`1M`, `10000000`, `100k` (JSON Lines part files), or `20:assignment` (the public
+    assignment's layout: one JSON array per file and a CSV)."""
+    text, _, layout = text.strip().lower().replace("_", "").partition(":")
+    if (layout or "jsonl") not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}")
     scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
-    return int(float(text[:-1] if scale > 1 else text) * scale)
+    return int(float(text[:-1] if scale > 1 else text) * scale), layout or "jsonl"
 
 
 def _stop(signum, frame):
@@ -383,7 +420,8 @@ def _stop(signum, frame):
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1000000,10000000", help="comma-separated rows (1000000 or 1M)")
+    parser.add_argument("--sizes", default="1000000,10000000",
+                        help="comma-separated rows (1000000 or 1M; 20:assignment for the assignment layout)")
     parser.add_argument("--reps", default="3",
                         help="repetitions, one number or one per size (e.g. 3,1 with --sizes 1M,10M)")
     parser.add_argument("--only", default="a,b,c,d", help="implementations to run, e.g. b,c,d")
@@ -405,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     only = [letter.strip() for letter in args.only.split(",") if letter.strip()]
     unknown = [letter for letter in only if letter not in IMPLEMENTATIONS]
     if unknown:
-        parser.error(f"--only: unknown implementation(s) {unknown}; choose from a,b,c,d,e")
+        parser.error(f"--only: unknown implementation(s) {unknown}; choose from {','.join(IMPLEMENTATIONS)}")
     if "e" in only:
         if not args.baseline_rev:
             parser.error("--only e needs --baseline-rev")
@@ -430,28 +468,28 @@ def main(argv: list[str] | None = None) -> int:
     }
     out_json = results_dir / "results.json"
 
-    for position, (rows, size_reps) in enumerate(zip(sizes, reps)):
-        data, generated = ensure_data(rows, Path(args.data_root))
+    for position, ((rows, layout), size_reps) in enumerate(zip(sizes, reps)):
+        data, generated = ensure_data(rows, layout, Path(args.data_root))
         for rep in range(size_reps):
             for letter in (only if position == 0 else large_only):
                 impl = IMPLEMENTATIONS[letter][0]
-                record = {"impl": impl, "letter": letter, "rows": rows, "rep": rep,
+                record = {"impl": impl, "letter": letter, "rows": rows, "layout": layout, "rep": rep,
                           "loadavg_1m": os.getloadavg()[0]}
-                print(run_line(impl, rows, rep, size_reps), flush=True)
+                print(run_line(impl, rows, rep, size_reps, layout=layout), flush=True)
                 if not entry_point(letter).exists():
                     record.update(status="not_available", wall_seconds=None)
                 else:
-                    out = Path(tempfile.mkdtemp(prefix=f"bench-{impl}-{rows}-", dir=args.work_dir))
+                    out = Path(tempfile.mkdtemp(prefix=f"bench-{letter}-{rows}-", dir=args.work_dir))
                     try:
                         record.update(measure(command(letter, data, out),
-                                              results_dir / "logs" / f"{impl}-{rows}-{rep}.log",
+                                              results_dir / "logs" / f"{impl.replace(' ', '_')}-{rows}-{layout}-{rep}.log",
                                               (args.pandas_timeout or args.timeout) if letter == "d"
                                               else args.timeout))
                     finally:
                         shutil.rmtree(out, ignore_errors=True)
                 results["runs"].append(record)
                 out_json.write_text(json.dumps(results, indent=2))
-                print(run_line(impl, rows, rep, size_reps, record), flush=True)
+                print(run_line(impl, rows, rep, size_reps, record, layout), flush=True)
         if generated and not args.keep_data:
             shutil.rmtree(data, ignore_errors=True)
 

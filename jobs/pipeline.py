@@ -226,18 +226,22 @@ def publish_tables(spark, args, run_id, as_of, staged: dict[str, StagedSource],
     payment = metrics.payment_metrics(clean["transactions"]).persist()
     chargeback = metrics.chargeback_metrics(clean["transactions"], clean["chargebacks"]).persist()
     warehouse = args.warehouse
+    quarantined_rows = sum(counts[s].rows_quarantined for s in SOURCES)
     writes = [
-        *[lambda s=s: publish.overwrite(clean[s], publish.table_path(warehouse, s), [CLEAN_PARTITIONS[s]])
+        *[lambda s=s: publish.overwrite(clean[s], publish.table_path(warehouse, s), [CLEAN_PARTITIONS[s]],
+                                        publish.is_small(counts[s].rows_valid))
           for s in clean],
-        lambda: publish.overwrite(quarantine, publish.table_path(warehouse, "quarantine"), ["source"]),
+        lambda: publish.overwrite(quarantine, publish.table_path(warehouse, "quarantine"), ["source"],
+                                  publish.is_small(quarantined_rows)),
         lambda: publish.replace_run(spark, report.dq_results_frame(spark, dq_rows),
                                     publish.table_path(warehouse, "dq_results"), run_id, ["source"]),
         lambda: publish.replace_run(spark, report.run_log_frame(spark, run_id, as_of, counts),
                                     publish.table_path(warehouse, "run_log"), run_id, ["source"]),
+        # dates x payment methods: a few hundred rows at any input size
         lambda: publish.overwrite(payment, publish.table_path(warehouse, "payment_metrics"),
-                                  ["txn_date", "payment_method"]),
+                                  ["txn_date", "payment_method"], small=True),
         lambda: publish.overwrite(chargeback, publish.table_path(warehouse, "chargeback_metrics"),
-                                  ["txn_date", "payment_method"]),
+                                  ["txn_date", "payment_method"], small=True),
     ]
     # The tables are independent and each write ends in a one-task stage and a driver-side Delta
     # commit: a few at a time keep both cores busy. Every write is attempted; the first error is

@@ -21,6 +21,9 @@ BASE_CONF = {
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.sql.adaptive.skewJoin.enabled": "true",
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    # The optional per-commit checksum file makes Delta rebuild the table's state after each
+    # commit; no reader here needs it (delta-rs and Spark read the log without it).
+    "spark.databricks.delta.writeChecksumFile.enabled": "false",
 }
 
 

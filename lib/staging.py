@@ -79,18 +79,26 @@ def stage(validation: Validation, read: Observation, path: str) -> StagedSource:
         .drop(*[c.flag for c in checks])
         .write.mode("overwrite").parquet(path)
     )
-    observed = counted.get
+    observed = _observed(counted)
     numbers = {key: int(value or 0) for key, value in observed.items() if not key.startswith("gx:")}
     counts = SourceCounts(
-        rows_read=int(read.get["rows_read"]),
-        rows_valid=numbers["rows_valid"],
-        rows_quarantined=numbers["rows_quarantined"],
-        duplicates_dropped=numbers["duplicates_dropped"],
-        rows_checked=numbers["in_scope"],
-        failing={name: numbers[f"rule:{name}"] for name in [*READER_RULES, *[c.name for c in checks]]},
+        rows_read=int(_observed(read).get("rows_read", 0)),
+        rows_valid=numbers.get("rows_valid", 0),
+        rows_quarantined=numbers.get("rows_quarantined", 0),
+        duplicates_dropped=numbers.get("duplicates_dropped", 0),
+        rows_checked=numbers.get("in_scope", 0),
+        failing={name: numbers.get(f"rule:{name}", 0) for name in [*READER_RULES, *[c.name for c in checks]]},
         suite=rule_counts_from(observed, validation.suite_rules),
     )
     return StagedSource(validation, path, counts)
+
+
+def _observed(observation: Observation) -> dict:
+    """The observed metrics; {} when no row reached the observation (an empty source: the scan
+    has no partition, so Spark reports no metrics and `Observation.get` would fail on the empty
+    row). Every metric here is a count, so missing means 0."""
+    row = observation._jo.getRow()  # what Observation.get converts; empty when nothing ran
+    return observation.get if row.length() > 0 else {}
 
 
 def remove(spark: SparkSession, path: str) -> None:

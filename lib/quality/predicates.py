@@ -328,7 +328,7 @@ def rule_counts_from(row: Any, rules: Sequence[Rule]) -> dict[str, RuleCounts]:
     values = row.asDict() if hasattr(row, "asDict") else dict(row)
     return {
         rule.name: RuleCounts(
-            element_count=int(values[_alias(rule, "element_count")]),
+            element_count=int(values.get(_alias(rule, "element_count")) or 0),
             missing_count=int(values.get(_alias(rule, "missing_count")) or 0),
             unexpected_count=int(values.get(_alias(rule, "unexpected_count")) or 0),
         )
