@@ -42,7 +42,7 @@ from lib.run_report import write_run_report
 from lib.session import build_session
 from lib.staging import StagedSource
 
-PUBLISH_THREADS = 3
+PUBLISH_THREADS = 4
 CLEAN_PARTITIONS = {"orders": "order_date", "transactions": "txn_date", "chargebacks": "chargeback_date"}
 
 
