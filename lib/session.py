@@ -21,6 +21,9 @@ BASE_CONF = {
     "spark.sql.adaptive.coalescePartitions.enabled": "true",
     "spark.sql.adaptive.skewJoin.enabled": "true",
     "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    # A JSON key given twice: the last occurrence wins, as in Spark's native JSON reader (VARIANT
+    # parsing would fail the whole record); lib/sources_json.py needs both to agree.
+    "spark.sql.variant.allowDuplicateKeys": "true",
 }
 
 
