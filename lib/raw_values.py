@@ -1,0 +1,18 @@
+"""What every reader does to raw values: strings trimmed (empty means missing), failures as structs."""
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+
+def failure(rule: str, message: Column) -> Column:
+    return F.struct(F.lit(rule).alias("rule"), message.alias("message"))
+
+
+def blank_to_null(text: Column) -> Column:
+    trimmed = F.trim(text)
+    return F.when(trimmed != "", trimmed)
+
+
+def non_empty(text: Column) -> Column:
+    return F.when(text != "", text)

@@ -1,0 +1,350 @@
+"""JSON sources typed: Spark's native parser where it provably agrees, VARIANT for the rest.
+
+The precise path defines the reader's semantics. Each record is parsed into a VARIANT and
+`schema_of_variant` of each field tells its JSON type, so `"12.50"` (a string) is a `wrong_type`
+while `12.50` is an amount. It is exact but costly: a type string per field per record.
+
+The fast path is Spark's native `from_json` with the source's typed schema, without type strings.
+It silently coerces some wrong types instead of failing (a string amount becomes a decimal, a
+number id becomes text; docs/decisions.md, Reading), so a record takes it only when `_fast_gate`
+proves that its native values are the ones the precise path would give. `typed_json` is the one
+function that chooses; `path="precise"` sends every record the precise way (tests compare both).
+"""
+from __future__ import annotations
+
+import re
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lib import storage
+from lib.raw_values import blank_to_null, failure, non_empty
+from lib.schemas import AMOUNT, ITEM, RawField, SourceSpec
+
+# Duplicate keys: the last occurrence wins in both paths (the native parser does so by itself).
+DUPLICATE_KEYS_CONF = "spark.sql.variant.allowDuplicateKeys"
+
+_NUMBER_TYPE = r"^(TINYINT|SMALLINT|INT|BIGINT|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\))$"
+_INTEGER_TYPE = r"^(TINYINT|SMALLINT|INT|BIGINT|DECIMAL\(\d+,0\))$"
+
+# The native parser rejects what the VARIANT parser rejects (single quotes, NaN), so that a record
+# that parses natively also parses as a VARIANT.
+_STRICT = {"allowSingleQuotes": "false", "allowNonNumericNumbers": "false"}
+_CORRUPT = "_corrupt_record"
+_NATIVE_OPTIONS = {**_STRICT, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": _CORRUPT}
+_NATIVE_TYPES = {"string": T.StringType(), "timestamp": T.StringType(), "amount": AMOUNT,
+                 "items": T.ArrayType(ITEM)}
+_ITEM_AMOUNT_KEYS = ("unit_price",)
+# The VARIANT parser refuses a string of more than 20 million characters (Jackson's limit) where
+# the native one takes it; a record of under 1 MiB cannot hold one (real records are ~300 bytes).
+_FAST_MAX_BYTES = 1 << 20
+
+# A number as the native parser writes it into a string field: 5, -1.5, 1.0E-5.
+_NUMBER_TEXT = r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
+# Product ids joined with \x01 (a parsed string cannot hold it: the parser rejects raw control
+# characters and a record with `\u` never gets here). One that is empty or padded (the precise path
+# trims it, element by element, with a lambda) or that may not be a JSON string (see
+# `_maybe_not_a_string`) sends the record the precise way.
+_UNSAFE_PRODUCT_IDS = (
+    r"(?:^|\x01)(?:$|\x01| |[\[{\"]|(?:true|false|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)(?:\x01|$))"
+    r"| (?:\x01|$)"
+)
+
+
+def _field_tree(spec: SourceSpec) -> dict:
+    """Nested {key: kind or subtree} of the JSON paths of `spec` ("$.a.b" -> {"a": {"b": kind}})."""
+    tree: dict = {}
+    for field in spec.fields:
+        *parents, leaf = field.path[2:].split(".")
+        node = tree
+        for key in parents:
+            node = node.setdefault(key, {})
+        if field.kind == "object":
+            node.setdefault(leaf, {})
+        else:
+            node[leaf] = field.kind
+    return tree
+
+
+def _native_struct(tree: dict) -> T.StructType:
+    return T.StructType([
+        T.StructField(key, _native_struct(kind) if isinstance(kind, dict) else _NATIVE_TYPES[kind])
+        for key, kind in tree.items()
+    ])
+
+
+def native_schema(spec: SourceSpec) -> T.StructType:
+    """The typed schema the native parser reads a record of `spec` with, plus the corrupt flag."""
+    return _native_struct(_field_tree(spec)).add(_CORRUPT, T.StringType())
+
+
+def _native_value(field: RawField) -> Column:
+    value = F.col("_native")
+    for key in field.path[2:].split("."):
+        value = value.getField(key)
+    return value
+
+
+# --- the gate -------------------------------------------------------------------------------
+def _maybe_not_a_string(text: Column) -> Column:
+    """True when a string field's native value may come from a token that is not a JSON string.
+
+    The native parser writes such a token as text instead of failing: `5` -> "5", `true` -> "true",
+    `{"a": 1}` -> '{"a":1}', `1e400` -> '"Infinity"' (quotes included). A real string may look the
+    same ("123"): that record just takes the precise path. The first character is tested before
+    the regex, so most values (currencies, statuses, ids starting with a letter) never reach it.
+    """
+    first = F.substring(text, 1, 1)
+    return text.isNotNull() & (
+        first.isin("{", "[", '"')
+        | text.isin("true", "false")
+        | (first.isin(*"-0123456789") & text.rlike(_NUMBER_TEXT))
+    )
+
+
+def _maybe_not_a_plain_number(record: Column, key: str) -> Column:
+    """True when some `"key": value` in the raw text is a string, an exponent or a long number.
+
+    The native parser reads "12.50" into a decimal (the precise path: wrong_type). VARIANT reads an
+    exponent (1.5e2) as a DOUBLE, and so any number of more than 38 digits, where the native parser
+    keeps an exact decimal: rounding to cents can differ. 20 characters hold every decimal(18,2).
+    The regex starts with a literal, which Java finds with a Boyer-Moore search; it sees every
+    occurrence of the key (duplicates, nested objects: a false alarm costs only the precise path).
+    """
+    return record.rlike(rf'"{re.escape(key)}"\s*:\s*(?:"|-?[0-9.]*[eE]|-?[0-9.]{{20}})')
+
+
+def _items_unsafe(items: Column) -> Column:
+    product_ids = F.array_join(items.getField("product_id"), "\x01")
+    return items.isNotNull() & (
+        # a null element: the precise path finds it is not an object
+        (F.size(items) != F.size(F.array_compact(items)))
+        | product_ids.rlike(_UNSAFE_PRODUCT_IDS)
+    )
+
+
+def _fast_gate(spec: SourceSpec) -> Column:
+    """True when the native values of the record are exactly the precise path's.
+
+    The record starts with `{` and is not huge; the native parse succeeded (so the record is an
+    object with the expected shapes: a quantity that is not a JSON integer, a non-object
+    payment_method, a non-array items, an amount that does not fit decimal(18,2) all make it
+    corrupt); nothing is written with `\\u` (an escaped key, "\\u0061mount", would hide from the text
+    checks below); no string field may come from another JSON type; no amount is a string, an
+    exponent or a long number. Cheap checks first: `&` stops at the first false.
+    """
+    record = F.col("record")
+    checks = [~F.col("_broken_document"), record.startswith("{"),
+              F.octet_length(record) < _FAST_MAX_BYTES,
+              F.col("_native").getField(_CORRUPT).isNull(), ~record.contains("\\u")]
+    amount_keys: list[str] = []
+    for field in spec.fields:
+        if field.kind in ("string", "timestamp"):
+            checks.append(~_maybe_not_a_string(_native_value(field)))
+        elif field.kind == "amount":
+            amount_keys.append(field.path.split(".")[-1])
+        elif field.kind == "items":
+            checks.append(~_items_unsafe(_native_value(field)))
+            amount_keys += _ITEM_AMOUNT_KEYS
+    checks += [~_maybe_not_a_plain_number(record, key) for key in amount_keys]
+    return F.coalesce(reduce(Column.__and__, checks), F.lit(False))
+
+
+def _with_gate(records: DataFrame, spec: SourceSpec, path: str) -> DataFrame:
+    if path not in ("auto", "precise"):
+        raise ValueError(f"path must be 'auto' or 'precise', not {path!r}")
+    native = records.select(
+        "*", F.from_json(F.col("record"), native_schema(spec), _NATIVE_OPTIONS).alias("_native"))
+    return native.select("*", (_fast_gate(spec) if path == "auto" else F.lit(False)).alias("_fast"))
+
+
+def takes_fast_path(records: DataFrame, spec: SourceSpec) -> DataFrame:
+    """`records` with `fast_path`: whether `typed_json` takes each record's native values."""
+    return _with_gate(records, spec, "auto").select(
+        *records.columns, F.col("_fast").alias("fast_path"))
+
+
+# --- the precise path -----------------------------------------------------------------------
+def _absent(json_type: Column) -> Column:
+    return json_type.isNull() | (json_type == "VOID")
+
+
+def _type_column(field: RawField) -> str:
+    return f"_type_{field.column}"
+
+
+def _value(field: RawField, cast_type: str) -> Column:
+    """The field's native value on the fast path, else the VARIANT's."""
+    return F.when(F.col("_fast"), _native_value(field)).otherwise(
+        F.try_variant_get(F.col("_v"), field.path, cast_type))
+
+
+def _json_field(field: RawField) -> tuple[dict[str, Column], Column]:
+    """Typed column(s) of one scalar field and a Column that is true when its JSON type is right.
+
+    The JSON type was computed once into `_type_<column>`; it is null on the fast path (no VARIANT),
+    which every check reads as "nothing wrong".
+    """
+    json_type = F.col(_type_column(field))
+    if field.kind == "string":
+        return {field.column: blank_to_null(_value(field, "string"))}, _absent(json_type) | (json_type == "STRING")
+    if field.kind == "amount":
+        value = _value(field, "decimal(18,2)")
+        return {field.column: value}, _absent(json_type) | (json_type.rlike(_NUMBER_TYPE) & value.isNotNull())
+    if field.kind == "timestamp":
+        raw = blank_to_null(_value(field, "string"))
+        return (
+            {f"{field.column}_raw": raw, field.column: F.try_to_timestamp(raw)},
+            _absent(json_type) | (json_type == "STRING"),
+        )
+    if field.kind == "object":
+        return {}, _absent(json_type) | json_type.startswith("OBJECT")
+    raise ValueError(f"unknown field kind {field.kind!r} for {field.column}")
+
+
+def _problem(field: RawField, ok: Column) -> Column:
+    return F.when(~ok, F.concat(F.lit(f"{field.column} is "), F.col(_type_column(field))))
+
+
+def _item_struct(item: Column) -> Column:
+    return F.struct(
+        blank_to_null(F.try_variant_get(item, "$.product_id", "string")).alias("product_id"),
+        F.try_variant_get(item, "$.quantity", "bigint").alias("quantity"),
+        F.try_variant_get(item, "$.unit_price", "decimal(18,2)").alias("unit_price"),
+    )
+
+
+def _item_type_ok(item: Column) -> Column:
+    product_type = F.schema_of_variant(F.variant_get(item, "$.product_id", "variant"))
+    quantity_type = F.schema_of_variant(F.variant_get(item, "$.quantity", "variant"))
+    price_type = F.schema_of_variant(F.variant_get(item, "$.unit_price", "variant"))
+    price = F.try_variant_get(item, "$.unit_price", "decimal(18,2)")
+    return (
+        F.schema_of_variant(item).startswith("OBJECT")
+        & (_absent(product_type) | (product_type == "STRING"))
+        & (_absent(quantity_type) | quantity_type.rlike(_INTEGER_TYPE))
+        & (_absent(price_type) | (price_type.rlike(_NUMBER_TYPE) & price.isNotNull()))
+    )
+
+
+def _with_items(scalars: DataFrame, field: RawField) -> DataFrame:
+    """`items` typed and its type problem. Off the fast path element by element, with lambdas,
+    in a projection of its own: Spark does not code-generate a projection that holds a lambda."""
+    json_type = F.col(_type_column(field))
+    elements = F.col("_items_v")
+    ok = _absent(json_type) | (json_type.startswith("ARRAY") & F.forall(elements, _item_type_ok))
+    items = F.when(F.col("_fast"), F.col("_items_native")).otherwise(F.transform(elements, _item_struct))
+    return scalars.select(
+        *[c for c in scalars.columns if not c.startswith(("_items", "_type_", "_fast"))],
+        F.when(~F.col("_malformed"), items).alias(field.column),
+        F.when(~ok, F.concat(F.lit(f"{field.column} is "), json_type)).alias("_items_problem"),
+    )
+
+
+def typed_json(records: DataFrame, spec: SourceSpec, path: str = "auto") -> DataFrame:
+    """The reader's rows of `records` (record, source_file, row_id, _broken_document).
+
+    Projections, in order: the native parse; the gate (`_fast`); off the gate only, the VARIANT
+    (`_v`, computed once: CollapseProject does not copy a costly expression into its several uses)
+    and each field's JSON type (the check and the message both read it); every scalar field typed
+    with the type problems of all but `items`; `items` alone (see `_with_items`).
+    """
+    gated = _with_gate(records, spec, path)
+    fast = F.col("_fast")
+    parsed = gated.select(
+        "*", F.when(~fast & ~F.col("_broken_document"), F.try_parse_json(F.col("record"))).alias("_v"))
+    # A JSON object, not an array or a scalar (`ltrim` strips spaces only: a tab before `{` is
+    # malformed, as it always was).
+    malformed = ~fast & (F.col("_v").isNull() | ~F.ltrim(F.col("record")).startswith("{"))
+    with_types = parsed.select(
+        "*",
+        *[F.schema_of_variant(F.variant_get(F.col("_v"), f.path, "variant")).alias(_type_column(f))
+          for f in spec.fields],
+        malformed.alias("_malformed"),
+    )
+    typed: dict[str, Column] = {}
+    problems_before: list[Column] = []  # fields before `items`, then after it: message order
+    problems_after: list[Column] = []
+    items_field = None
+    for field in spec.fields:
+        if field.kind == "items":
+            items_field = field
+            typed[field.column] = F.lit(None)  # placeholder: keeps the column order
+            continue
+        columns, ok = _json_field(field)
+        typed.update(columns)
+        (problems_after if items_field else problems_before).append(_problem(field, ok))
+    malformed = F.col("_malformed")
+    items_helpers = {} if items_field is None else {
+        "_items_native": _native_value(items_field),
+        "_items_v": F.try_variant_get(F.col("_v"), items_field.path, "array<variant>"),
+        _type_column(items_field): F.col(_type_column(items_field)),
+        "_fast": fast,
+    }
+    scalars = with_types.select(
+        "record", "source_file", "row_id", "_malformed",
+        *[F.when(~malformed, column).alias(name) for name, column in typed.items()
+          if items_field is None or name != items_field.column],
+        *[column.alias(name) for name, column in items_helpers.items()],
+        non_empty(F.concat_ws(", ", *problems_before)).alias("_problems_before"),
+        non_empty(F.concat_ws(", ", *problems_after)).alias("_problems_after"),
+    )
+    if items_field is not None:
+        scalars = scalars.transform(_with_items, items_field)
+    problems = F.concat_ws(", ", "_problems_before", *(["_items_problem"] if items_field else []),
+                           "_problems_after")
+    reader_failure = (
+        F.when(F.col("_malformed"), failure("malformed_record", F.lit("not a JSON object (does not parse)")))
+        .when(problems != "", failure("wrong_type", F.concat(F.lit("wrong JSON type: "), problems)))
+    )
+    return scalars.select("record", "source_file", "row_id", reader_failure.alias("reader_failure"), *typed)
+
+
+# --- files into records ---------------------------------------------------------------------
+def json_lines(spark: SparkSession, files: list[str]) -> DataFrame:
+    """One record per non-blank line."""
+    return (
+        spark.read.text(files)
+        .select(F.col("value").alias("record"), F.col("_metadata.file_path").alias("source_file"),
+                F.lit(False).alias("_broken_document"))
+        .filter(F.trim(F.col("record")) != "")
+    )
+
+
+def json_arrays(spark: SparkSession, files: list[str]) -> DataFrame:
+    """One record per element of each file's array, re-serialised (compact, keys sorted); a file
+    that does not parse as an array is one record, its whole text, marked `_broken_document`.
+
+    The document is parsed into one VARIANT per element: a VARIANT holds at most 128 MiB, and
+    `try_parse_json` of a bigger array gives NULL, so a large valid file would read as broken.
+    """
+    elements = F.from_json(F.col("document"), "array<variant>", _STRICT)
+    documents = (
+        spark.read.text(files, wholetext=True)
+        .select(F.col("value").alias("document"), F.col("_metadata.file_path").alias("source_file"))
+        .filter(F.trim(F.col("document")) != "")
+        .select("document", "source_file", elements.alias("_elements"))
+        # Before the explode: a column read after it is copied into every element's row.
+        .select("*", F.col("_elements").isNull().alias("_broken_document"))
+    )
+    return documents.select(
+        F.explode(F.when(F.col("_broken_document"), F.array("document"))
+                  .otherwise(F.transform("_elements", lambda element: F.to_json(element))))
+        .alias("record"),
+        "source_file",
+        "_broken_document",
+    )
+
+
+def read_json_source(spark: SparkSession, spec: SourceSpec, files: list[str],
+                     json_format: str = "auto", path: str = "auto") -> DataFrame:
+    if spark.conf.get(DUPLICATE_KEYS_CONF, "false").lower() != "true":
+        raise RuntimeError(
+            f"{DUPLICATE_KEYS_CONF} must be true (lib/session.py sets it): without it a record with "
+            "a duplicate key is malformed on the precise path and typed on the fast one")
+    if json_format == "auto":
+        json_format = "array" if storage.starts_with_array(spark, files) else "lines"
+    records = (json_arrays if json_format == "array" else json_lines)(spark, files)
+    return typed_json(records.withColumn("row_id", F.monotonically_increasing_id()), spec, path)
