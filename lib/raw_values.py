@@ -12,7 +12,3 @@ def failure(rule: str, message: Column) -> Column:
 def blank_to_null(text: Column) -> Column:
     trimmed = F.trim(text)
     return F.when(trimmed != "", trimmed)
-
-
-def non_empty(text: Column) -> Column:
-    return F.when(text != "", text)

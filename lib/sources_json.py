@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lib import storage
-from lib.raw_values import blank_to_null, failure, non_empty
+from lib.raw_values import blank_to_null, failure
 from lib.schemas import AMOUNT, ITEM, RawField, SourceSpec
 
 # Duplicate keys: the last occurrence wins in both paths (the native parser does so by itself).
@@ -171,43 +171,6 @@ def _absent(json_type: Column) -> Column:
     return json_type.isNull() | (json_type == "VOID")
 
 
-def _type_column(field: RawField) -> str:
-    return f"_type_{field.column}"
-
-
-def _value(field: RawField, cast_type: str) -> Column:
-    """The field's native value on the fast path, else the VARIANT's."""
-    return F.when(F.col("_fast"), _native_value(field)).otherwise(
-        F.try_variant_get(F.col("_v"), field.path, cast_type))
-
-
-def _json_field(field: RawField) -> tuple[dict[str, Column], Column]:
-    """Typed column(s) of one scalar field and a Column that is true when its JSON type is right.
-
-    The JSON type was computed once into `_type_<column>`; it is null on the fast path (no VARIANT),
-    which every check reads as "nothing wrong".
-    """
-    json_type = F.col(_type_column(field))
-    if field.kind == "string":
-        return {field.column: blank_to_null(_value(field, "string"))}, _absent(json_type) | (json_type == "STRING")
-    if field.kind == "amount":
-        value = _value(field, "decimal(18,2)")
-        return {field.column: value}, _absent(json_type) | (json_type.rlike(_NUMBER_TYPE) & value.isNotNull())
-    if field.kind == "timestamp":
-        raw = blank_to_null(_value(field, "string"))
-        return (
-            {f"{field.column}_raw": raw, field.column: F.try_to_timestamp(raw)},
-            _absent(json_type) | (json_type == "STRING"),
-        )
-    if field.kind == "object":
-        return {}, _absent(json_type) | json_type.startswith("OBJECT")
-    raise ValueError(f"unknown field kind {field.kind!r} for {field.column}")
-
-
-def _problem(field: RawField, ok: Column) -> Column:
-    return F.when(~ok, F.concat(F.lit(f"{field.column} is "), F.col(_type_column(field))))
-
-
 def _item_struct(item: Column) -> Column:
     return F.struct(
         blank_to_null(F.try_variant_get(item, "$.product_id", "string")).alias("product_id"),
@@ -229,77 +192,85 @@ def _item_type_ok(item: Column) -> Column:
     )
 
 
-def _with_items(scalars: DataFrame, field: RawField) -> DataFrame:
-    """`items` typed and its type problem. Off the fast path element by element, with lambdas,
-    in a projection of its own: Spark does not code-generate a projection that holds a lambda."""
-    json_type = F.col(_type_column(field))
-    elements = F.col("_items_v")
-    ok = _absent(json_type) | (json_type.startswith("ARRAY") & F.forall(elements, _item_type_ok))
-    items = F.when(F.col("_fast"), F.col("_items_native")).otherwise(F.transform(elements, _item_struct))
-    return scalars.select(
-        *[c for c in scalars.columns if not c.startswith(("_items", "_type_", "_fast"))],
-        F.when(~F.col("_malformed"), items).alias(field.column),
-        F.when(~ok, F.concat(F.lit(f"{field.column} is "), json_type)).alias("_items_problem"),
+def _precise_field(v: Column, field: RawField) -> tuple[dict[str, Column], Column]:
+    """Typed column(s) of one field read from the record's VARIANT `v`, and its type problem."""
+    json_type = F.schema_of_variant(F.variant_get(v, field.path, "variant"))
+    if field.kind in ("string", "timestamp"):
+        text = blank_to_null(F.try_variant_get(v, field.path, "string"))
+        columns = ({field.column: text} if field.kind == "string"
+                   else {f"{field.column}_raw": text, field.column: F.try_to_timestamp(text)})
+        ok = json_type == "STRING"
+    elif field.kind == "amount":
+        value = F.try_variant_get(v, field.path, "decimal(18,2)")
+        columns, ok = {field.column: value}, json_type.rlike(_NUMBER_TYPE) & value.isNotNull()
+    elif field.kind == "items":
+        elements = F.try_variant_get(v, field.path, "array<variant>")
+        columns = {field.column: F.transform(elements, _item_struct)}
+        ok = json_type.startswith("ARRAY") & F.forall(elements, _item_type_ok)
+    elif field.kind == "object":
+        columns, ok = {}, json_type.startswith("OBJECT")
+    else:
+        raise ValueError(f"unknown field kind {field.kind!r} for {field.column}")
+    problem = F.when(~(_absent(json_type) | ok), F.concat(F.lit(f"{field.column} is "), json_type))
+    return columns, problem
+
+
+def _precise(spec: SourceSpec, record: Column, v: Column) -> Column:
+    """The reader's columns of one record, from its VARIANT `v` (null when it did not parse)."""
+    # A JSON object, not an array or a scalar (`ltrim` strips spaces only: a tab before `{` is
+    # malformed, as it always was).
+    malformed = v.isNull() | ~F.ltrim(record).startswith("{")
+    typed: dict[str, Column] = {}
+    problems: list[Column] = []
+    for field in spec.fields:
+        columns, problem = _precise_field(v, field)
+        typed.update(columns)
+        problems.append(problem)
+    message = F.concat_ws(", ", *problems)
+    reader_failure = (
+        F.when(malformed, failure("malformed_record", F.lit("not a JSON object (does not parse)")))
+        .when(message != "", failure("wrong_type", F.concat(F.lit("wrong JSON type: "), message)))
     )
+    return F.struct(reader_failure.alias("reader_failure"),
+                    *[F.when(~malformed, column).alias(name) for name, column in typed.items()])
+
+
+def _fast(spec: SourceSpec) -> dict[str, Column]:
+    """The reader's typed columns from the native values (only read where the gate holds)."""
+    columns: dict[str, Column] = {}
+    for field in spec.fields:
+        value = _native_value(field)
+        if field.kind == "string":
+            columns[field.column] = blank_to_null(value)
+        elif field.kind == "timestamp":
+            columns[f"{field.column}_raw"] = blank_to_null(value)
+            columns[field.column] = F.try_to_timestamp(blank_to_null(value))
+        elif field.kind in ("amount", "items"):
+            columns[field.column] = value
+    return columns
 
 
 def typed_json(records: DataFrame, spec: SourceSpec, path: str = "auto") -> DataFrame:
     """The reader's rows of `records` (record, source_file, row_id, _broken_document).
 
-    Projections, in order: the native parse; the gate (`_fast`); off the gate only, the VARIANT
-    (`_v`, computed once: CollapseProject does not copy a costly expression into its several uses)
-    and each field's JSON type (the check and the message both read it); every scalar field typed
-    with the type problems of all but `items`; `items` alone (see `_with_items`).
+    Off the gate, the record is parsed into a VARIANT once and typed by `_precise` inside a lambda:
+    Spark generates no code for a lambda's body, it interprets it, which costs nothing on the few
+    records that get there and keeps the generated code of the projections every record goes
+    through small (the JVM compiles it late, so its size is what a cold run pays for).
     """
     gated = _with_gate(records, spec, path)
-    fast = F.col("_fast")
-    parsed = gated.select(
-        "*", F.when(~fast & ~F.col("_broken_document"), F.try_parse_json(F.col("record"))).alias("_v"))
-    # A JSON object, not an array or a scalar (`ltrim` strips spaces only: a tab before `{` is
-    # malformed, as it always was).
-    malformed = ~fast & (F.col("_v").isNull() | ~F.ltrim(F.col("record")).startswith("{"))
-    with_types = parsed.select(
-        "*",
-        *[F.schema_of_variant(F.variant_get(F.col("_v"), f.path, "variant")).alias(_type_column(f))
-          for f in spec.fields],
-        malformed.alias("_malformed"),
+    record, fast = F.col("record"), F.col("_fast")
+    variant = F.when(~F.col("_broken_document"), F.try_parse_json(record))
+    precise = F.transform(F.array(variant), lambda v: _precise(spec, record, v))[0]
+    with_precise = gated.select("*", F.when(~fast, precise).alias("_precise"))
+    fast_columns = _fast(spec)
+    assert tuple(fast_columns) == spec.columns
+    return with_precise.select(
+        "record", "source_file", "row_id",
+        F.col("_precise.reader_failure").alias("reader_failure"),
+        *[F.when(fast, column).otherwise(F.col("_precise").getField(name)).alias(name)
+          for name, column in fast_columns.items()],
     )
-    typed: dict[str, Column] = {}
-    problems_before: list[Column] = []  # fields before `items`, then after it: message order
-    problems_after: list[Column] = []
-    items_field = None
-    for field in spec.fields:
-        if field.kind == "items":
-            items_field = field
-            typed[field.column] = F.lit(None)  # placeholder: keeps the column order
-            continue
-        columns, ok = _json_field(field)
-        typed.update(columns)
-        (problems_after if items_field else problems_before).append(_problem(field, ok))
-    malformed = F.col("_malformed")
-    items_helpers = {} if items_field is None else {
-        "_items_native": _native_value(items_field),
-        "_items_v": F.try_variant_get(F.col("_v"), items_field.path, "array<variant>"),
-        _type_column(items_field): F.col(_type_column(items_field)),
-        "_fast": fast,
-    }
-    scalars = with_types.select(
-        "record", "source_file", "row_id", "_malformed",
-        *[F.when(~malformed, column).alias(name) for name, column in typed.items()
-          if items_field is None or name != items_field.column],
-        *[column.alias(name) for name, column in items_helpers.items()],
-        non_empty(F.concat_ws(", ", *problems_before)).alias("_problems_before"),
-        non_empty(F.concat_ws(", ", *problems_after)).alias("_problems_after"),
-    )
-    if items_field is not None:
-        scalars = scalars.transform(_with_items, items_field)
-    problems = F.concat_ws(", ", "_problems_before", *(["_items_problem"] if items_field else []),
-                           "_problems_after")
-    reader_failure = (
-        F.when(F.col("_malformed"), failure("malformed_record", F.lit("not a JSON object (does not parse)")))
-        .when(problems != "", failure("wrong_type", F.concat(F.lit("wrong JSON type: "), problems)))
-    )
-    return scalars.select("record", "source_file", "row_id", reader_failure.alias("reader_failure"), *typed)
 
 
 # --- files into records ---------------------------------------------------------------------
