@@ -43,12 +43,13 @@ _FAST_MAX_BYTES = 1 << 20
 
 # A number as the native parser writes it into a string field: 5, -1.5, 1.0E-5.
 _NUMBER_TEXT = r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
-# Product ids joined with \x01 (a parsed string cannot hold it: the parser rejects raw control
-# characters and a record with `\u` never gets here). One that is empty or padded (the precise path
-# trims it, element by element, with a lambda) or that may not be a JSON string (see
+# Product ids joined with \x01, a null one written \x02 (a parsed string holds neither: the parser
+# rejects raw control characters and a record with `\u` never gets here). One that is null (or
+# its whole item is: the precise path finds a null item is not an object), empty or padded (the
+# precise path trims it, element by element, with a lambda) or that may not be a JSON string (see
 # `_maybe_not_a_string`) sends the record the precise way.
 _UNSAFE_PRODUCT_IDS = (
-    r"(?:^|\x01)(?:$|\x01| |[\[{\"]|(?:true|false|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)(?:\x01|$))"
+    r"(?:^|\x01)(?:$|\x01| |[\[{\"\x02]|(?:true|false|-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)(?:\x01|$))"
     r"| (?:\x01|$)"
 )
 
@@ -117,12 +118,10 @@ def _maybe_not_a_plain_number(record: Column, key: str) -> Column:
 
 
 def _items_unsafe(items: Column) -> Column:
-    product_ids = F.array_join(items.getField("product_id"), "\x01")
-    return items.isNotNull() & (
-        # a null element: the precise path finds it is not an object
-        (F.size(items) != F.size(F.array_compact(items)))
-        | product_ids.rlike(_UNSAFE_PRODUCT_IDS)
-    )
+    # Not `array_compact` for the null items: it is a lambda, and a projection that holds a lambda
+    # is not code-generated as a whole.
+    product_ids = F.array_join(items.getField("product_id"), "\x01", null_replacement="\x02")
+    return items.isNotNull() & product_ids.rlike(_UNSAFE_PRODUCT_IDS)
 
 
 def _fast_gate(spec: SourceSpec) -> Column:
