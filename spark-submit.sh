@@ -96,6 +96,7 @@ exec "$ROOT/.venv/bin/spark-submit" \
   --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
   --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
   --conf spark.sql.session.timeZone=UTC \
+  --conf spark.sql.variant.allowDuplicateKeys=true \
   --driver-java-options "$java_options" \
   --conf "spark.executor.extraJavaOptions=$jit_options" \
   "${spark_options[@]}" \

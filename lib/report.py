@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 from lib.quality.gx_results import RuleResult
 from lib.quality.validate import Validation
 from lib.schemas import DQ_RESULTS, RUN_LOG
-from lib.sources import READER_RULES
+from lib.raw_values import READER_RULES
 from lib.staging import SourceCounts
 
 

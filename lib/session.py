@@ -24,6 +24,9 @@ BASE_CONF = {
     # The optional per-commit checksum file makes Delta rebuild the table's state after each
     # commit; no reader here needs it (delta-rs and Spark read the log without it).
     "spark.databricks.delta.writeChecksumFile.enabled": "false",
+    # A JSON key given twice: the last occurrence wins, as in Spark's native JSON reader (VARIANT
+    # parsing would fail the whole record); lib/sources_json.py needs both to agree.
+    "spark.sql.variant.allowDuplicateKeys": "true",
 }
 
 

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from lib.quality.predicates import RuleCounts, rule_count_aggregates, rule_counts_from
 from lib.quality.split import count_columns
 from lib.quality.validate import Validation
-from lib.sources import READER_RULES
+from lib.raw_values import READER_RULES
 
 STAGING_DIR = "_staging"
 

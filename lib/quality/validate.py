@@ -13,7 +13,7 @@ from lib.quality.predicates import Rule
 from lib.quality.referential import Parentage, join_parent, parent_reference
 from lib.quality.split import RowCheck, add_failures, collapse_exact_duplicates, in_scope, settle
 from lib.schemas import SOURCE_SPECS, SourceSpec
-from lib.sources import READER_RULES
+from lib.raw_values import READER_RULES
 
 
 @dataclass(frozen=True)

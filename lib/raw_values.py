@@ -1,0 +1,19 @@
+"""What every reader does to raw values: strings trimmed (empty means missing), failures as structs."""
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+# The reader's own rules: a row failing one is quarantined with it alone and validated no further.
+MALFORMED_RECORD = "malformed_record"
+WRONG_TYPE = "wrong_type"
+READER_RULES = (MALFORMED_RECORD, WRONG_TYPE)
+
+
+def failure(rule: str, message: Column) -> Column:
+    return F.struct(F.lit(rule).alias("rule"), message.alias("message"))
+
+
+def blank_to_null(text: Column) -> Column:
+    trimmed = F.trim(text)
+    return F.when(trimmed != "", trimmed)
