@@ -155,7 +155,12 @@ def validate_and_stage(
         parent_rows = ParentRows(parentage, parent_stage.rows(spark))
         checks = cross_source_checks(spec.name, reference.cross_source_actions, reference.first_rate_dates)
     validation = validate_source(raw, spec, reference.suite_rules[spec.name], parent_rows, checks)
-    return staging.stage(validation, read, f"{staging_root}/{spec.name}")
+    split = storage.split_bytes_for(storage.file_sizes(spark, files), spark.sparkContext.defaultParallelism)
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(split))
+    try:
+        return staging.stage(validation, read, f"{staging_root}/{spec.name}")
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
 
 
 def audit(spark: SparkSession, staged: dict[str, StagedSource], reference: Reference,

@@ -77,7 +77,9 @@ def stage(validation: Validation, read: Observation, path: str) -> StagedSource:
         .observe(counted, *count_columns(READER_RULES, checks),
                  *rule_count_aggregates(validation.suite_rules))
         .drop(*[c.flag for c in checks])
-        .write.mode("overwrite").parquet(path)
+        # Staged rows are read back once or twice, column by column: no dictionary pages
+        # (the ids and raw texts are unique, so Parquet would build each dictionary, then drop it).
+        .write.mode("overwrite").option("parquet.enable.dictionary", "false").parquet(path)
     )
     observed = _observed(counted)
     numbers = {key: int(value or 0) for key, value in observed.items() if not key.startswith("gx:")}

@@ -88,19 +88,38 @@ def starts_with_array(spark: SparkSession, files: list[str]) -> bool:
 GZIP_INFLATION = 5  # JSON Lines and CSV inflate ~5x under gzip
 
 
+def file_sizes(spark: SparkSession, files: list[str]) -> dict[str, int]:
+    """Each file's size on storage (a few metadata calls on the driver, no job)."""
+    jvm, conf = _hadoop(spark)
+    sizes = {}
+    for file in files:
+        path = jvm.org.apache.hadoop.fs.Path(file)
+        sizes[file] = path.getFileSystem(conf).getFileStatus(path).getLen()
+    return sizes
+
+
 def total_bytes(spark: SparkSession, files: list[str]) -> int:
     """Bytes of raw text in `files`: a .gz file counts GZIP_INFLATION times its size on storage.
 
     Sizes the shuffle partitions, so a source of mixed plain and gzip files is weighed file by
     file (counting every file of such a source as gzip overstated it ~3x).
     """
-    jvm, conf = _hadoop(spark)
-    total = 0
-    for file in files:
-        path = jvm.org.apache.hadoop.fs.Path(file)
-        size = path.getFileSystem(conf).getFileStatus(path).getLen()
-        total += size * (GZIP_INFLATION if file.endswith(".gz") else 1)
-    return total
+    return sum(size * (GZIP_INFLATION if file.endswith(".gz") else 1)
+               for file, size in file_sizes(spark, files).items())
+
+
+def split_bytes_for(files: dict[str, int], parallelism: int, tasks_per_core: int = 4) -> int:
+    """`spark.sql.files.maxPartitionBytes` for reading one source: about `tasks_per_core` read
+    tasks per core, between 4 MiB and Spark's default 128 MiB.
+
+    Spark packs file splits into read tasks by size on storage, largest first. At the default,
+    a source of two plain part files and two small gzip ones (1M rows here) became three tasks,
+    the last holding both gzip files: five times their size to parse, alone on one core at the
+    end of the stage. Smaller splits of the plain files leave the gzip files (never split) to
+    run side by side.
+    """
+    wanted = sum(files.values()) // max(1, parallelism * tasks_per_core)
+    return int(min(128 << 20, max(4 << 20, wanted)))
 
 
 def shuffle_partitions_for(input_bytes: int, parallelism: int, target_bytes: int = 128 << 20) -> int:

@@ -247,3 +247,16 @@ def test_shuffle_partitions_weigh_gzip_files_one_by_one(spark, tmp_path):
     assert storage.shuffle_partitions_for(10 * 128 * mib + 1, 2) == 12
     assert storage.shuffle_partitions_for(10 * 128 * mib, 4) == 12
     assert storage.shuffle_partitions_for(10**15, 2) == 2000
+
+
+def test_read_splits_give_each_core_about_four_tasks_between_4_and_128_mib(spark, tmp_path):
+    (tmp_path / "orders-1.jsonl").write_bytes(b"x" * 1000)
+    (tmp_path / "orders-2.jsonl.gz").write_bytes(b"y" * 300)
+    files = sorted(str(p) for p in tmp_path.iterdir())
+    assert storage.file_sizes(spark, files) == {files[0]: 1000, files[1]: 300}
+    mib = 1 << 20
+    # the 1M benchmark's orders: two plain parts of 79 MiB, two gzip parts of 18 MiB, 2 cores
+    assert storage.split_bytes_for({"a": 79 * mib, "b": 79 * mib, "c": 18 * mib, "d": 18 * mib}, 2) \
+        == 194 * mib // 8
+    assert storage.split_bytes_for({"a": 1000}, 2) == 4 * mib
+    assert storage.split_bytes_for({"a": 10_000 * mib}, 2) == 128 * mib
