@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lib import console, fx, metrics, publish, report, sources, staging, storage, tables
+from lib import console, fx, metrics, publish, report, run_settings, sources, staging, storage, tables
 from lib.config import Settings, load_settings
 from lib.errors import RunAborted, UserError
 from lib.quality import gx_audit, gx_results
@@ -117,23 +117,20 @@ def load_reference(spark: SparkSession, settings: Settings, as_of: dt.datetime) 
     )
 
 
-def discover_inputs(spark: SparkSession, input_dir: str, settings: Settings) -> dict[str, list[str]]:
-    """Every source's files, and shuffles sized to them. A missing source or a CSV file whose
-    header is wrong stops the run here, before any job has read a row."""
+def discover_inputs(spark: SparkSession, input_dir: str) -> dict[str, list[str]]:
+    """Every source's files. A missing source or a CSV file whose header is wrong stops the run
+    here, before any job has read a row."""
     files = {s: storage.source_files(spark, input_dir, s) for s in SOURCES}
     for source, spec in SOURCE_SPECS.items():
         if spec.file_format == "csv":
             sources.check_csv_headers(spark, files[source])
-    partitions = settings.shuffle_partitions or storage.shuffle_partitions_for(
-        sum(storage.total_bytes(spark, f) for f in files.values()),
-        spark.sparkContext.defaultParallelism,
-    )
-    spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
-    # Delta replays a table's log in this many tasks (default 50); every write and read of a
-    # table pays it, and tables here have a log of a few commits. One task per core is plenty.
-    spark.conf.set("spark.databricks.delta.snapshotPartitions",
-                   str(min(50, max(1, spark.sparkContext.defaultParallelism))))
     return files
+
+
+def settings_for(spark: SparkSession, files: dict[str, list[str]], settings: Settings) -> dict[str, str]:
+    """The session settings this run's input calls for (shuffle width, interpreted evaluation)."""
+    return run_settings.sized_for(sum(storage.total_bytes(spark, f) for f in files.values()),
+                                  spark.sparkContext.defaultParallelism, settings.shuffle_partitions)
 
 
 def validate_and_stage(
@@ -273,7 +270,7 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
     spark = spark or build_session("chargeback-pipeline", conf=console.progress_bar_conf(
         console.wants_progress_bar(sys.stderr.isatty())))
     reference = load_reference(spark, settings, as_of)
-    files = discover_inputs(spark, args.input, settings)
+    files = discover_inputs(spark, args.input)
     staging_root = staging.staging_path(args.warehouse, run_id)
 
     def validated(spec: SourceSpec, parent: tuple[Parentage, StagedSource] | None = None) -> StagedSource:
@@ -281,6 +278,7 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
             return validate_and_stage(spark, spec, files[spec.name], settings, reference,
                                       staging_root, parent)
 
+    restore_settings = run_settings.apply(spark, settings_for(spark, files, settings))
     try:
         orders = validated(ORDERS_SOURCE)
         transactions = validated(TRANSACTIONS_SOURCE, (ORDER_OF_TRANSACTION, orders))
@@ -314,6 +312,7 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
                 mode="full", data_docs=_validation_pages(docs)))
     finally:
         staging.remove(spark, staging_root)
+        restore_settings()
     return console.closing_text(summary, run_report.data.rule_counts, run_report.path,
                                 docs.index if docs else None)
 
