@@ -18,6 +18,8 @@ import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -78,8 +80,16 @@ def parse_as_of(text: str | None) -> dt.datetime:
     return value
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's own error() prints a usage line, then the error, and exits 2: a mistake in the
+    arguments is one line like every other user mistake (main prints it, exit 2)."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (--help lists the options)")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="pipeline", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--input", required=True, help="folder holding transactions*, orders*, chargebacks*")
     parser.add_argument("--warehouse", default="./warehouse", help="where the Delta tables go")
     parser.add_argument("--as-of", dest="as_of", help="ISO-8601 timestamp; default now (UTC)")
@@ -89,6 +99,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="also validate with Great Expectations' own engine; stop (exit 3, "
                              "nothing published) if any count differs from the compiled rules'")
     return parser.parse_args(argv)
+
+
+def _local_path(path: str) -> Path | None:
+    """The local path a location names; None on another file system (s3a://, hdfs://, dbfs:/)."""
+    parts = urlsplit(path)
+    if parts.scheme == "file":
+        return Path(parts.path)
+    return None if parts.scheme else Path(path)
+
+
+def check_local_paths(input_dir: str, warehouse: str) -> None:
+    """Mistakes a look at the local disk shows, before a SparkSession is started for nothing.
+    Other file systems are checked by their first listing (lib/storage.py)."""
+    local_input = _local_path(input_dir)
+    if local_input is not None and not local_input.is_dir():
+        raise UserError(f"--input {input_dir} is a file, not a folder" if local_input.exists()
+                        else f"--input {input_dir}: no such folder")
+    local_warehouse = _local_path(warehouse)
+    if local_warehouse is not None and local_warehouse.exists() and not local_warehouse.is_dir():
+        raise UserError(f"--warehouse {warehouse} is a file, not a folder")
 
 
 def load_reference(spark: SparkSession, settings: Settings, as_of: dt.datetime) -> Reference:
@@ -257,6 +287,7 @@ def publish_tables(spark, args, run_id, as_of, staged: dict[str, StagedSource],
 def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
     as_of = parse_as_of(args.as_of)
     settings = load_settings(args.conf)
+    check_local_paths(args.input, args.warehouse)
     run_id = args.run_id or str(uuid.uuid4())
     run_time = dt.datetime.now(dt.timezone.utc)
     data_docs_dir = _data_docs_dir(args.warehouse, settings)
@@ -269,8 +300,9 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
     # stderr is a log file).
     spark = spark or build_session("chargeback-pipeline", conf=console.progress_bar_conf(
         console.wants_progress_bar(sys.stderr.isatty())))
-    reference = load_reference(spark, settings, as_of)
+    # A missing source is found by listing files, before the first Spark job (fx rates) runs.
     files = discover_inputs(spark, args.input)
+    reference = load_reference(spark, settings, as_of)
     staging_root = staging.staging_path(args.warehouse, run_id)
 
     def validated(spec: SourceSpec, parent: tuple[Parentage, StagedSource] | None = None) -> StagedSource:
@@ -329,9 +361,8 @@ def _validation_pages(docs: DataDocs | None) -> tuple[tuple[str, str], ...]:
 
 
 def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> int:
-    args = parse_args(argv)
     try:
-        print(run(args, spark))
+        print(run(parse_args(argv), spark))
     except UserError as error:
         print(f"pipeline: {error}", file=sys.stderr)
         return 2

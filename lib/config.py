@@ -47,19 +47,35 @@ def _resolve(base: Path, value: str) -> str:
     return str(path if path.is_absolute() else (base / path).resolve())
 
 
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's message spans lines (context, problem, a quoted excerpt): its problem and where."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
+
+
 def load_settings(conf_file: str) -> Settings:
     path = Path(conf_file)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(f"config file not found: {conf_file}")
+    if path.is_dir():
+        raise UserError(f"config file {conf_file} is a folder, not a YAML file")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as error:
+        raise UserError(f"config file {conf_file} cannot be read: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"config file {conf_file} is not UTF-8 text") from None
     except yaml.YAMLError as error:
-        raise UserError(f"config file {conf_file} is not valid YAML: {error}".splitlines()[0])
+        raise UserError(f"config file {conf_file} is not valid YAML: {_yaml_problem(error)}") from None
     if not isinstance(raw, dict):
         raise UserError(f"config file {conf_file} must be a YAML mapping")
     missing = [key for key in ("fx_rates", "reason_codes") if key not in raw]
     if missing:
         raise UserError(f"config file {conf_file} lacks {', '.join(missing)}")
+    for key in ("fx_rates", "reason_codes", "expectations"):
+        if key in raw and not isinstance(raw[key], str):
+            raise UserError(f"config file {conf_file}: {key} must be a path")
     json_format = raw.get("json_format", "auto")
     if json_format not in JSON_FORMATS:
         raise UserError(

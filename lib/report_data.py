@@ -103,11 +103,13 @@ def _source_order(source: str) -> int:
 def run_counts(run_log: DataFrame, run_id: str) -> tuple[list[SourceCounts], dt.datetime | None, bool]:
     """This run's four numbers per source, its finish time, and whether it is the newest run
     (one query: run_log holds a few rows per run)."""
-    every_run = Window.partitionBy()
+    # A one-row aggregate joined on, not a window over the whole table: Spark logs a warning for
+    # every unpartitioned window it runs, and a run's stderr should hold none of its own making.
+    newest = run_log.agg(F.max_by("run_id", "finished_at").alias("newest_run_id"))
     rows = (
         run_log
-        .withColumn("newest_run_id", F.max_by("run_id", "finished_at").over(every_run))
         .where(F.col("run_id") == run_id)
+        .crossJoin(newest)
         .collect()  # one row per source
     )
     counts = sorted((SourceCounts(r["source"], r["rows_read"], r["rows_valid"], r["rows_quarantined"],
