@@ -460,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--reps: give one number, or one per size")
     results_dir = Path(args.results)
     results_dir.mkdir(parents=True, exist_ok=True)
+    if args.work_dir:
+        Path(args.work_dir).mkdir(parents=True, exist_ok=True)
     results = {
         "command": " ".join([".venv/bin/python", "bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "as_of": AS_OF, "seed": SEED,
