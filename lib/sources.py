@@ -25,8 +25,13 @@ _CSV_HEADER = ",".join(CHARGEBACK_CSV_COLUMNS)
 
 # --- CSV ------------------------------------------------------------------------------------
 def check_csv_headers(spark: SparkSession, files: list[str]) -> None:
+    """Every CSV file starts with the contract's header; an empty file (no bytes, or only blank
+    lines: an export that found no rows) has no rows and needs none."""
     for file in files:
-        header = storage.first_line(spark, file).lstrip("\ufeff").rstrip("\r")
+        head = storage.read_head(spark, file).lstrip("\ufeff")
+        if not head.strip():
+            continue
+        header = head.splitlines()[0].rstrip("\r")
         if header != _CSV_HEADER:
             raise UserError(
                 f"{file}: CSV header must be exactly '{_CSV_HEADER}', found '{header[:200]}'"
@@ -46,7 +51,9 @@ def read_csv_source(spark: SparkSession, spec: SourceSpec, files: list[str]) -> 
             "_csv",
             F.from_csv(
                 F.col("record"), schema,
-                {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"},
+                # RFC 4180: a quote inside a quoted field is written twice (`"say ""hi"""`);
+                # Spark's default escape is a backslash, which no CSV writer here uses.
+                {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt", "escape": '"'},
             ),
         )
     )
