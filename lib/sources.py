@@ -14,7 +14,9 @@ from pyspark.sql import functions as F
 
 from lib import storage
 from lib.errors import UserError
-from lib.raw_values import MALFORMED_RECORD, WRONG_TYPE, blank_to_null, failure
+from lib.raw_values import (
+    MALFORMED_RECORD, NOT_UTF8_MESSAGE, WRONG_TYPE, blank_to_null, failure, not_utf8,
+)
 from lib.schemas import CHARGEBACK_CSV_COLUMNS, SourceSpec
 from lib.sources_json import read_json_source
 
@@ -72,10 +74,12 @@ def read_csv_source(spark: SparkSession, spec: SourceSpec, files: list[str]) -> 
             typed[field.column] = F.try_to_timestamp(raw)
         else:
             typed[field.column] = raw
-    malformed = F.col("_csv._corrupt").isNotNull()
+    broken_text = not_utf8(F.col("record"))
+    malformed = F.col("_csv._corrupt").isNotNull() | broken_text
     problems = F.concat_ws(", ", *type_problems)
     reader_failure = (
-        F.when(malformed, failure(
+        F.when(broken_text, failure(MALFORMED_RECORD, F.lit(NOT_UTF8_MESSAGE)))
+        .when(malformed, failure(
             MALFORMED_RECORD,
             F.lit(f"CSV row does not have the {len(CHARGEBACK_CSV_COLUMNS)} fields of the header"),
         ))
