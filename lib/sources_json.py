@@ -297,9 +297,13 @@ def json_arrays(spark: SparkSession, files: list[str]) -> DataFrame:
     `try_parse_json` of a bigger array gives NULL, so a large valid file would read as broken.
     """
     elements = F.from_json(F.col("document"), "array<variant>", _STRICT)
+    # A byte-order mark opens some exports (Windows tools); the line reader of JSON Lines and CSV
+    # drops it at a file's start, the whole-file reader keeps it, and the parser refuses it.
+    text = F.col("value")
+    document = F.when(text.startswith("\ufeff"), F.substr(text, F.lit(2))).otherwise(text)
     documents = (
         spark.read.text(files, wholetext=True)
-        .select(F.col("value").alias("document"), F.col("_metadata.file_path").alias("source_file"))
+        .select(document.alias("document"), F.col("_metadata.file_path").alias("source_file"))
         .filter(F.trim(F.col("document")) != "")
         .select("document", "source_file", elements.alias("_elements"))
         # Before the explode: a column read after it is copied into every element's row.
