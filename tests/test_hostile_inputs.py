@@ -401,9 +401,11 @@ def test_a_truncated_gzip_through_spark_submit_ends_without_a_stack_trace(tmp_pa
     assert result.returncode == 2, result.stderr[-3000:]
     assert not STACK_TRACE.search(result.stdout + result.stderr), result.stderr[-5000:]
     assert "Exception" not in result.stderr, result.stderr[-5000:]
-    # Spark's own log lines share stderr (its one-line "Task ... failed; aborting job" ERROR may
-    # come after the job's line): the job's line is there once, whole.
-    assert [line for line in result.stderr.splitlines() if line.startswith("pipeline:")] == [
+    # spark-submit's Python runner sends the driver's stderr to its stdout, and Spark's own log
+    # lines (its one-line "Task ... failed; aborting job" ERROR) go to stderr: the job's line is
+    # in one of them, once, whole.
+    output = result.stdout.splitlines() + result.stderr.splitlines()
+    assert [line for line in output if line.startswith("pipeline:")] == [
         f"pipeline: cannot read file://{truncated}: Unexpected end of input stream "
         "(a truncated or corrupt file); nothing was published"]
     assert files_under(warehouse) == []
