@@ -97,6 +97,7 @@ exec "$ROOT/.venv/bin/spark-submit" \
   --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
   --conf spark.sql.session.timeZone=UTC \
   --conf spark.sql.variant.allowDuplicateKeys=true \
+  --conf spark.sql.parquet.outputTimestampType=TIMESTAMP_MICROS \
   --driver-java-options "$java_options" \
   --conf "spark.executor.extraJavaOptions=$jit_options" \
   "${spark_options[@]}" \

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -312,9 +313,16 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
 
     restore_settings = run_settings.apply(spark, settings_for(spark, files, settings))
     try:
-        orders = validated(ORDERS_SOURCE)
-        transactions = validated(TRANSACTIONS_SOURCE, (ORDER_OF_TRANSACTION, orders))
-        chargebacks = validated(CHARGEBACKS_SOURCE, (TRANSACTION_OF_CHARGEBACK, transactions))
+        try:
+            orders = validated(ORDERS_SOURCE)
+            transactions = validated(TRANSACTIONS_SOURCE, (ORDER_OF_TRANSACTION, orders))
+            chargebacks = validated(CHARGEBACKS_SOURCE, (TRANSACTION_OF_CHARGEBACK, transactions))
+        except Py4JJavaError as error:
+            # An input file Spark could not read to its end (a truncated gzip): the user's to fix.
+            unreadable = storage.unreadable_file(error)
+            if unreadable is None:
+                raise
+            raise unreadable from None
         staged = {s.source: s for s in (orders, transactions, chargebacks)}
         with ThreadPoolExecutor(max_workers=1) as background:
             # The data docs show why a `fail` rule stopped a run too, so they are built from the

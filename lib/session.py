@@ -27,6 +27,9 @@ BASE_CONF = {
     # A JSON key given twice: the last occurrence wins, as in Spark's native JSON reader (VARIANT
     # parsing would fail the whole record); lib/sources_json.py needs both to agree.
     "spark.sql.variant.allowDuplicateKeys": "true",
+    # Parquet's INT96 timestamps (Spark's default) hold nanoseconds in 64 bits: delta-rs cannot read
+    # a year 0001 or 9999 from them. Microseconds cover every year a timestamp can have.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
 }
 
 

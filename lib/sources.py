@@ -14,7 +14,9 @@ from pyspark.sql import functions as F
 
 from lib import storage
 from lib.errors import UserError
-from lib.raw_values import MALFORMED_RECORD, WRONG_TYPE, blank_to_null, failure
+from lib.raw_values import (
+    MALFORMED_RECORD, NOT_UTF8_MESSAGE, WRONG_TYPE, blank_to_null, failure, not_utf8,
+)
 from lib.schemas import CHARGEBACK_CSV_COLUMNS, SourceSpec
 from lib.sources_json import read_json_source
 
@@ -25,8 +27,13 @@ _CSV_HEADER = ",".join(CHARGEBACK_CSV_COLUMNS)
 
 # --- CSV ------------------------------------------------------------------------------------
 def check_csv_headers(spark: SparkSession, files: list[str]) -> None:
+    """Every CSV file starts with the contract's header; an empty file (no bytes, or only blank
+    lines: an export that found no rows) has no rows and needs none."""
     for file in files:
-        header = storage.first_line(spark, file).lstrip("\ufeff").rstrip("\r")
+        head = storage.read_head(spark, file).lstrip("\ufeff")
+        if not head.strip():
+            continue
+        header = head.splitlines()[0].rstrip("\r")
         if header != _CSV_HEADER:
             raise UserError(
                 f"{file}: CSV header must be exactly '{_CSV_HEADER}', found '{header[:200]}'"
@@ -46,7 +53,9 @@ def read_csv_source(spark: SparkSession, spec: SourceSpec, files: list[str]) -> 
             "_csv",
             F.from_csv(
                 F.col("record"), schema,
-                {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"},
+                # RFC 4180: a quote inside a quoted field is written twice (`"say ""hi"""`);
+                # Spark's default escape is a backslash, which no CSV writer here uses.
+                {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt", "escape": '"'},
             ),
         )
     )
@@ -65,10 +74,12 @@ def read_csv_source(spark: SparkSession, spec: SourceSpec, files: list[str]) -> 
             typed[field.column] = F.try_to_timestamp(raw)
         else:
             typed[field.column] = raw
-    malformed = F.col("_csv._corrupt").isNotNull()
+    broken_text = not_utf8(F.col("record"))
+    malformed = F.col("_csv._corrupt").isNotNull() | broken_text
     problems = F.concat_ws(", ", *type_problems)
     reader_failure = (
-        F.when(malformed, failure(
+        F.when(broken_text, failure(MALFORMED_RECORD, F.lit(NOT_UTF8_MESSAGE)))
+        .when(malformed, failure(
             MALFORMED_RECORD,
             F.lit(f"CSV row does not have the {len(CHARGEBACK_CSV_COLUMNS)} fields of the header"),
         ))

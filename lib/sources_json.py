@@ -20,7 +20,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lib import storage
-from lib.raw_values import MALFORMED_RECORD, WRONG_TYPE, blank_to_null, failure
+from lib.raw_values import (
+    MALFORMED_RECORD, NOT_UTF8_MESSAGE, WRONG_TYPE, blank_to_null, failure, not_utf8,
+)
 from lib.schemas import AMOUNT, ITEM, RawField, SourceSpec
 
 # Duplicate keys: the last occurrence wins in both paths (the native parser does so by itself).
@@ -131,13 +133,15 @@ def _fast_gate(spec: SourceSpec) -> Column:
     object with the expected shapes: a quantity that is not a JSON integer, a non-object
     payment_method, a non-array items, an amount that does not fit decimal(18,2) all make it
     corrupt); nothing is written with `\\u` (an escaped key, "\\u0061mount", would hide from the text
-    checks below); no string field may come from another JSON type; no amount is a string, an
-    exponent or a long number. Cheap checks first: `&` stops at the first false.
+    checks below); no invalid UTF-8 (the precise path finds it malformed); no
+    string field may come from another JSON type; no amount is a string, an exponent or a long
+    number. Cheap checks first: `&` stops at the first false.
     """
     record = F.col("record")
     checks = [~F.col("_broken_document"), record.startswith("{"),
               F.octet_length(record) < _FAST_MAX_BYTES,
-              F.col("_native").getField(_CORRUPT).isNull(), ~record.contains("\\u")]
+              F.col("_native").getField(_CORRUPT).isNull(), ~record.contains("\\u"),
+              ~not_utf8(record)]
     amount_keys: list[str] = []
     for field in spec.fields:
         if field.kind in ("string", "timestamp"):
@@ -218,7 +222,8 @@ def _precise(spec: SourceSpec, record: Column, v: Column) -> Column:
     """The reader's columns of one record, from its VARIANT `v` (null when it did not parse)."""
     # A JSON object, not an array or a scalar (`ltrim` strips spaces only: a tab before `{` is
     # malformed, as it always was).
-    malformed = v.isNull() | ~F.ltrim(record).startswith("{")
+    broken_text = not_utf8(record)
+    malformed = v.isNull() | ~F.ltrim(record).startswith("{") | broken_text
     typed: dict[str, Column] = {}
     problems: list[Column] = []
     for field in spec.fields:
@@ -227,7 +232,8 @@ def _precise(spec: SourceSpec, record: Column, v: Column) -> Column:
         problems.append(problem)
     message = F.concat_ws(", ", *problems)
     reader_failure = (
-        F.when(malformed, failure(MALFORMED_RECORD, F.lit("not a JSON object (does not parse)")))
+        F.when(broken_text, failure(MALFORMED_RECORD, F.lit(NOT_UTF8_MESSAGE)))
+        .when(malformed, failure(MALFORMED_RECORD, F.lit("not a JSON object (does not parse)")))
         .when(message != "", failure(WRONG_TYPE, F.concat(F.lit("wrong JSON type: "), message)))
     )
     return F.struct(reader_failure.alias("reader_failure"),
@@ -291,9 +297,13 @@ def json_arrays(spark: SparkSession, files: list[str]) -> DataFrame:
     `try_parse_json` of a bigger array gives NULL, so a large valid file would read as broken.
     """
     elements = F.from_json(F.col("document"), "array<variant>", _STRICT)
+    # A byte-order mark opens some exports (Windows tools); the line reader of JSON Lines and CSV
+    # drops it at a file's start, the whole-file reader keeps it, and the parser refuses it.
+    text = F.col("value")
+    document = F.when(text.startswith("\ufeff"), F.substr(text, F.lit(2))).otherwise(text)
     documents = (
         spark.read.text(files, wholetext=True)
-        .select(F.col("value").alias("document"), F.col("_metadata.file_path").alias("source_file"))
+        .select(document.alias("document"), F.col("_metadata.file_path").alias("source_file"))
         .filter(F.trim(F.col("document")) != "")
         .select("document", "source_file", elements.alias("_elements"))
         # Before the explode: a column read after it is copied into every element's row.

@@ -133,3 +133,35 @@ def shuffle_partitions_for(input_bytes: int, parallelism: int, target_bytes: int
     cores = max(1, parallelism)
     wanted = max(1, -(-input_bytes // target_bytes))  # ceiling division
     return min(2000, -(-wanted // cores) * cores)
+
+
+def unreadable_file(error: Exception) -> UserError | None:
+    """The one-line error for a Spark job that failed reading an input file (a truncated or
+    corrupt gzip, ...), naming the file; None when `error` is something else.
+
+    Spark raises FAILED_READ_FILE with the file's path for any file a scan cannot read to its end.
+    A gzip file is not checked at discovery: that would inflate every byte on the driver before
+    the first job, while a broken one is rare and the scan finds it anyway.
+    """
+    java = getattr(error, "java_exception", None)
+    for _ in range(32):  # the cause chain, bounded
+        if java is None:
+            return None
+        condition = _condition(java)
+        if condition and condition.startswith("FAILED_READ_FILE"):
+            path = java.getMessageParameters().get("path")
+            root = java
+            while root.getCause() is not None:
+                root = root.getCause()
+            reason = root.getMessage() or root.getClass().getSimpleName()
+            return UserError(f"cannot read {path}: {reason} (a truncated or corrupt file); "
+                             "nothing was published")
+        java = java.getCause()
+    return None
+
+
+def _condition(java_throwable) -> str | None:
+    try:
+        return java_throwable.getCondition()  # SparkThrowable; other throwables have none
+    except Exception:
+        return None
