@@ -82,7 +82,7 @@ def submit(raw: Path, warehouse: Path, *extra: str, fail_at: str | None = None,
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=environment, start_new_session=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        out, err = process.communicate(timeout=600)
+        out, err = process.communicate(timeout=1200)  # a busy shared machine
     finally:
         try:
             os.killpg(process.pid, signal.SIGKILL)  # whatever the run left behind in its group
