@@ -5,11 +5,13 @@ spark-submit.sh jobs/pipeline.py --input DIR --warehouse DIR [--as-of TS] [--con
 Write, audit, publish: every source is validated and staged (with its counts) before the first
 table is written; a `fail` rule or a broken invariant stops the run with nothing published.
 Parents come first: orders, then transactions against the orders, then chargebacks against the
-transactions. Exit status: 0 published, 2 bad input or arguments, 3 aborted by a rule.
+transactions. Exit status: 0 published, 2 bad input or arguments, 3 aborted by a rule, 4 another
+run holds the warehouse's lock (lib/lock.py).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import importlib
 import os
@@ -25,7 +27,7 @@ from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lib import console, fx, metrics, publish, report, run_settings, sources, staging, storage, tables
+from lib import console, faults, fx, lock, metrics, publish, report, run_settings, sources, staging, storage, tables
 from lib.config import Settings, load_settings
 from lib.errors import RunAborted, UserError
 from lib.quality import gx_audit, gx_results
@@ -172,8 +174,10 @@ def validate_and_stage(
     reference: Reference,
     staging_root: str,
     parent: tuple[Parentage, StagedSource] | None = None,
+    fault_point: str | None = None,
 ) -> StagedSource:
-    """One job: read the source, validate it (against its parent's staged rows), stage it."""
+    """One job: read the source, validate it (against its parent's staged rows), stage it.
+    `fault_point` names the fault-injection point that dies inside that job (lib/faults.py)."""
     raw, read = staging.read_counted(
         sources.read_source(spark, spec, files, settings.json_format), spec.name)
     parent_rows = None
@@ -183,6 +187,8 @@ def validate_and_stage(
         parent_rows = ParentRows(parentage, parent_stage.rows(spark))
         checks = cross_source_checks(spec.name, reference.cross_source_actions, reference.first_rate_dates)
     validation = validate_source(raw, spec, reference.suite_rules[spec.name], parent_rows, checks)
+    if fault_point:
+        validation = dataclasses.replace(validation, rows=faults.during(validation.rows, fault_point))
     split = storage.split_bytes_for(storage.file_sizes(spark, files), spark.sparkContext.defaultParallelism)
     spark.conf.set("spark.sql.files.maxPartitionBytes", str(split))
     try:
@@ -235,10 +241,14 @@ def suite_results(staged: dict[str, StagedSource], reference: Reference, run_id:
                                        staged[s].counts.suite, run_id, run_time) for s in SOURCES}
 
 
-def publish_tables(spark, args, run_id, as_of, staged: dict[str, StagedSource],
+def publish_tables(spark, args, run_id, as_of, run_time: dt.datetime, staged: dict[str, StagedSource],
                    results: dict[str, list[RuleResult]], reference: Reference) -> tuple[DataFrame, DataFrame]:
     """Write every table from the staged rows; return the two metric frames (cached: the
-    summary reads them)."""
+    summary reads them).
+
+    run_log says `publishing` for this run before the first table is written and `completed`,
+    with the version each table was published at, after the last one: a run that dies on the
+    way is never taken for a complete one."""
     daily, last_rate_date = reference.daily_rates, reference.last_rate_date
     rows = {s: staged[s].rows(spark) for s in SOURCES}
     clean = {
@@ -256,32 +266,43 @@ def publish_tables(spark, args, run_id, as_of, staged: dict[str, StagedSource],
                for row in report.dq_result_rows(run_id, staged[s].validation, results[s], staged[s].counts)]
     counts = {s: staged[s].counts for s in SOURCES}
     # A few hundred rows each (dates x methods): cached, so the summary does not recompute them.
-    payment = metrics.payment_metrics(clean["transactions"]).persist()
-    chargeback = metrics.chargeback_metrics(clean["transactions"], clean["chargebacks"]).persist()
+    metric_input = faults.during(clean["transactions"], "metrics")
+    payment = metrics.payment_metrics(metric_input).persist()
+    chargeback = metrics.chargeback_metrics(metric_input, clean["chargebacks"]).persist()
     warehouse = args.warehouse
+    started_at = run_time.replace(tzinfo=None)
+
+    def log_run(table_versions: dict[str, int] | None) -> int:
+        frame = report.run_log_frame(spark, run_id, as_of, counts, started_at, table_versions)
+        if table_versions is not None:
+            frame = faults.during(frame, "publish:run_log")
+        return publish.replace_run(spark, frame, publish.table_path(warehouse, "run_log"), run_id, ["source"])
+
+    def overwrite(name: str, frame: DataFrame, partition_by: list[str], small: bool) -> int:
+        return publish.overwrite(faults.during(frame, f"publish:{name}"), publish.table_path(warehouse, name),
+                                 partition_by, run_id, small)
+
     quarantined_rows = sum(counts[s].rows_quarantined for s in SOURCES)
-    writes = [
-        *[lambda s=s: publish.overwrite(clean[s], publish.table_path(warehouse, s), [CLEAN_PARTITIONS[s]],
-                                        publish.is_small(counts[s].rows_valid))
-          for s in clean],
-        lambda: publish.overwrite(quarantine, publish.table_path(warehouse, "quarantine"), ["source"],
-                                  publish.is_small(quarantined_rows)),
-        lambda: publish.replace_run(spark, report.dq_results_frame(spark, dq_rows),
-                                    publish.table_path(warehouse, "dq_results"), run_id, ["source"]),
-        lambda: publish.replace_run(spark, report.run_log_frame(spark, run_id, as_of, counts),
-                                    publish.table_path(warehouse, "run_log"), run_id, ["source"]),
+    writes = {
+        **{s: lambda s=s: overwrite(s, clean[s], [CLEAN_PARTITIONS[s]], publish.is_small(counts[s].rows_valid))
+           for s in clean},
+        "quarantine": lambda: overwrite("quarantine", quarantine, ["source"], publish.is_small(quarantined_rows)),
+        "dq_results": lambda: publish.replace_run(
+            spark, faults.during(report.dq_results_frame(spark, dq_rows), "publish:dq_results"),
+            publish.table_path(warehouse, "dq_results"), run_id, ["source"]),
         # dates x payment methods: a few hundred rows at any input size
-        lambda: publish.overwrite(payment, publish.table_path(warehouse, "payment_metrics"),
-                                  ["txn_date", "payment_method"], small=True),
-        lambda: publish.overwrite(chargeback, publish.table_path(warehouse, "chargeback_metrics"),
-                                  ["txn_date", "payment_method"], small=True),
-    ]
+        "payment_metrics": lambda: overwrite("payment_metrics", payment, ["txn_date", "payment_method"], True),
+        "chargeback_metrics": lambda: overwrite("chargeback_metrics", chargeback,
+                                                ["txn_date", "payment_method"], True),
+    }
+    log_run(None)
     # The tables are independent and each write ends in a one-task stage and a driver-side Delta
     # commit: a few at a time keep both cores busy. Every write is attempted; the first error is
     # raised after all have finished, so no write is left half-way when the run reports failure.
     with ThreadPoolExecutor(max_workers=PUBLISH_THREADS) as pool:
-        for outcome in [pool.submit(write) for write in writes]:
-            outcome.result()
+        outcomes = {name: pool.submit(write) for name, write in writes.items()}
+        versions = {name: outcome.result() for name, outcome in outcomes.items()}
+    log_run(versions)
     return payment, chargeback
 
 
@@ -304,17 +325,25 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
     # A missing source is found by listing files, before the first Spark job (fx rates) runs.
     files = discover_inputs(spark, args.input)
     reference = load_reference(spark, settings, as_of)
+    run_conf = settings_for(spark, files, settings)
+    # One run at a time per warehouse; a second one stops here (exit 4), before reading a row.
+    held = lock.acquire(spark, args.warehouse, run_id)
     staging_root = staging.staging_path(args.warehouse, run_id)
 
-    def validated(spec: SourceSpec, parent: tuple[Parentage, StagedSource] | None = None) -> StagedSource:
+    def validated(spec: SourceSpec, parent: tuple[Parentage, StagedSource] | None = None,
+                  fault_point: str | None = None) -> StagedSource:
         with stage(f"validate {spec.name}"):
             return validate_and_stage(spark, spec, files[spec.name], settings, reference,
-                                      staging_root, parent)
+                                      staging_root, parent, fault_point)
 
-    restore_settings = run_settings.apply(spark, settings_for(spark, files, settings))
+    restore_settings = run_settings.apply(spark, run_conf)
     try:
+        if held.taken_over:
+            print(f"took over the stale lock of {held.taken_over.describe()}: it is no longer running")
+        # Holding the lock, no other run is alive: staged rows left here are a dead run's.
+        staging.remove(spark, staging.staging_path(args.warehouse))
         try:
-            orders = validated(ORDERS_SOURCE)
+            orders = validated(ORDERS_SOURCE, fault_point="reading")
             transactions = validated(TRANSACTIONS_SOURCE, (ORDER_OF_TRANSACTION, orders))
             chargebacks = validated(CHARGEBACKS_SOURCE, (TRANSACTION_OF_CHARGEBACK, transactions))
         except Py4JJavaError as error:
@@ -324,6 +353,7 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
                 raise
             raise unreadable from None
         staged = {s.source: s for s in (orders, transactions, chargebacks)}
+        faults.point("validated")
         with ThreadPoolExecutor(max_workers=1) as background:
             # The data docs show why a `fail` rule stopped a run too, so they are built from the
             # counts before the audit can stop it, in the background while the tables publish.
@@ -340,7 +370,8 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
                     data_docs.result()
                 raise
             with stage("publish"):
-                payment, chargeback = publish_tables(spark, args, run_id, as_of, staged, results, reference)
+                payment, chargeback = publish_tables(spark, args, run_id, as_of, run_time, staged,
+                                                     results, reference)
             docs = data_docs.result() if data_docs else None
         summary = report.summary_text(args.warehouse, {s: staged[s].counts for s in SOURCES},
                                       report.headline_kpis(payment, chargeback))
@@ -353,6 +384,7 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
     finally:
         staging.remove(spark, staging_root)
         restore_settings()
+        lock.release(spark, held)
     return console.closing_text(summary, run_report.data.rule_counts, run_report.path,
                                 docs.index if docs else None)
 
@@ -377,6 +409,9 @@ def main(argv: list[str] | None = None, spark: SparkSession | None = None) -> in
     except RunAborted as error:
         print(f"pipeline: run aborted: {error}", file=sys.stderr)
         return 3
+    except lock.WarehouseLocked as error:
+        print(f"pipeline: {error}", file=sys.stderr)
+        return 4
     return 0
 
 

@@ -2,7 +2,9 @@
 
 Tables a run owns outright are overwritten whole (one atomic Delta commit each, mode
 Overwrite in the history). Tables that keep every run (`dq_results`, `run_log`) replace the
-rows of this run_id only, so retrying a run never duplicates it.
+rows of this run_id only, so retrying a run never duplicates it. Every commit carries the run id
+as its `userMetadata`, and each write returns the Delta version it committed: `run_log` records
+them, so a reader can find the set of versions one run published.
 """
 from __future__ import annotations
 
@@ -25,8 +27,10 @@ def is_small(rows: int) -> bool:
     return rows < SMALL_TABLE_ROWS
 
 
-def overwrite(frame: DataFrame, path: str, partition_by: Sequence[str], small: bool = False) -> None:
-    """Replace the table at `path` with `frame` (one Delta commit), one file per partition.
+def overwrite(frame: DataFrame, path: str, partition_by: Sequence[str], run_id: str,
+              small: bool = False) -> int:
+    """Replace the table at `path` with `frame` (one Delta commit), one file per partition;
+    return the version committed.
 
     A `small` table (the caller knows: staging counted every source) skips the shuffle: one task
     writes every partition, still one file each.
@@ -38,17 +42,34 @@ def overwrite(frame: DataFrame, path: str, partition_by: Sequence[str], small: b
         spread.write.format("delta")
         .mode("overwrite")
         .option("overwriteSchema", "true")
+        .option("userMetadata", run_id)
         .partitionBy(*partition_by)
         .save(path)
     )
+    return committed_version(frame.sparkSession, path, run_id)
 
 
 def replace_run(
     spark: SparkSession, frame: DataFrame, path: str, run_id: str, partition_by: Sequence[str]
-) -> None:
-    writer = frame.coalesce(1).write.format("delta").partitionBy(*partition_by)
+) -> int:
+    """Replace this run's rows of a table that keeps every run; return the version committed."""
+    writer = (frame.coalesce(1).write.format("delta").partitionBy(*partition_by)
+              .option("userMetadata", run_id)
+              # run_log gained columns (status, started_at, table_versions): older rows read null
+              .option("mergeSchema", "true"))
     if DeltaTable.isDeltaTable(spark, path):
         writer = writer.mode("overwrite").option("replaceWhere", f"run_id = '{run_id}'")
     else:
         writer = writer.mode("append")
     writer.save(path)
+    return committed_version(spark, path, run_id)
+
+
+def committed_version(spark: SparkSession, path: str, run_id: str) -> int:
+    """The table's latest version, which must be this run's commit: the warehouse lock keeps
+    other runs out, and one run writes each table from one thread at a time."""
+    latest = DeltaTable.forPath(spark, path).history(1).select("version", "userMetadata").first()
+    if latest["userMetadata"] != run_id:
+        raise RuntimeError(f"{path}: the latest commit (version {latest['version']}) is not run "
+                           f"{run_id}'s but {latest['userMetadata']!r}'s: another writer is at work")
+    return int(latest["version"])

@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from lib.quality.gx_results import RuleResult
 from lib.quality.validate import Validation
-from lib.schemas import DQ_RESULTS, RUN_LOG
+from lib.schemas import DQ_RESULTS, RUN_COMPLETED, RUN_LOG, RUN_PUBLISHING
 from lib.raw_values import READER_RULES
 from lib.staging import SourceCounts
 
@@ -43,12 +43,18 @@ def dq_results_frame(spark: SparkSession, rows: list[tuple]) -> DataFrame:
 
 
 def run_log_frame(
-    spark: SparkSession, run_id: str, as_of: dt.datetime, counts: Mapping[str, SourceCounts]
+    spark: SparkSession, run_id: str, as_of: dt.datetime, counts: Mapping[str, SourceCounts],
+    started_at: dt.datetime, table_versions: Mapping[str, int] | None = None,
 ) -> DataFrame:
-    finished = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    """This run's rows: `publishing` (no versions, no finish time) before the tables are written;
+    `completed` with every table's published version after the last one."""
+    completed = table_versions is not None
+    finished = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) if completed else None
+    status = RUN_COMPLETED if completed else RUN_PUBLISHING
     rows = [
         (run_id, as_of, source, n.rows_read, n.rows_valid, n.rows_quarantined,
-         n.duplicates_dropped, finished)
+         n.duplicates_dropped, finished, status, started_at,
+         dict(table_versions) if completed else None)
         for source, n in counts.items()
     ]
     return spark.createDataFrame(rows, RUN_LOG)

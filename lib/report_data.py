@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, Row, SparkSession, Window
 from pyspark.sql import functions as F
 
 from lib.publish import table_path
@@ -86,6 +86,8 @@ class ReportData:
     samples: tuple[QuarantinedRecord, ...]
     finished_at: dt.datetime | None      # run_log.finished_at of this run
     is_newest_run: bool                  # no run in run_log finished after this one
+    status: str | None = None            # run_log.status of this run (`completed` once published)
+    table_versions: tuple[tuple[str, int], ...] = ()  # table -> Delta version this run published
 
     @property
     def nothing_lost(self) -> bool:
@@ -103,6 +105,14 @@ def _source_order(source: str) -> int:
 def run_counts(run_log: DataFrame, run_id: str) -> tuple[list[SourceCounts], dt.datetime | None, bool]:
     """This run's four numbers per source, its finish time, and whether it is the newest run
     (one query: run_log holds a few rows per run)."""
+    counts, finished, newest, _ = run_record(run_log, run_id)
+    return counts, finished, newest
+
+
+def run_record(run_log: DataFrame, run_id: str) -> tuple[list[SourceCounts], dt.datetime | None, bool, Row | None]:
+    """run_counts, and this run's row with its status and table versions (None without rows).
+    Only finished runs count for the newest: a run still publishing (or killed) has no finish
+    time, and max_by skips it."""
     # A one-row aggregate joined on, not a window over the whole table: Spark logs a warning for
     # every unpartitioned window it runs, and a run's stderr should hold none of its own making.
     newest = run_log.agg(F.max_by("run_id", "finished_at").alias("newest_run_id"))
@@ -115,8 +125,8 @@ def run_counts(run_log: DataFrame, run_id: str) -> tuple[list[SourceCounts], dt.
     counts = sorted((SourceCounts(r["source"], r["rows_read"], r["rows_valid"], r["rows_quarantined"],
                                   r["duplicates_dropped"]) for r in rows),
                     key=lambda c: (_source_order(c.source), c.source))
-    finished = max((r["finished_at"] for r in rows), default=None)
-    return counts, finished, bool(rows) and rows[0]["newest_run_id"] == run_id
+    finished = max((r["finished_at"] for r in rows if r["finished_at"]), default=None)
+    return counts, finished, bool(rows) and rows[0]["newest_run_id"] == run_id, rows[0] if rows else None
 
 
 def rule_counts(quarantine: DataFrame, dq_results: DataFrame, run_id: str) -> list[RuleCount]:
@@ -180,12 +190,13 @@ def read_report_data(spark: SparkSession, warehouse: str, run_id: str,
     replay, planning): run side by side, they take about as long as the slowest."""
     quarantine = _table(spark, warehouse, "quarantine")
     with ThreadPoolExecutor(max_workers=4) as pool:
-        counts = pool.submit(run_counts, _table(spark, warehouse, "run_log"), run_id)
+        counts = pool.submit(run_record, _table(spark, warehouse, "run_log"), run_id)
         rules = pool.submit(rule_counts, quarantine, _table(spark, warehouse, "dq_results"), run_id)
         daily = pool.submit(daily_metrics, _table(spark, warehouse, "payment_metrics"),
                             _table(spark, warehouse, "chargeback_metrics"))
         samples = pool.submit(quarantine_sample, quarantine, run_id, sample_per_source)
-        run_numbers, finished_at, newest = counts.result()
+        run_numbers, finished_at, newest, record = counts.result()
+        recorded = record.asDict() if record else {}  # a run_log older than status has neither
         return ReportData(
             counts=tuple(run_numbers),
             rule_counts=tuple(rules.result()),
@@ -193,4 +204,6 @@ def read_report_data(spark: SparkSession, warehouse: str, run_id: str,
             samples=tuple(samples.result()),
             finished_at=finished_at,
             is_newest_run=newest,
+            status=recorded.get("status"),
+            table_versions=tuple(sorted((recorded.get("table_versions") or {}).items())),
         )

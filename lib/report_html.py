@@ -110,6 +110,8 @@ def _run_section(facts: RunFacts, data: ReportData, warehouse: str) -> str:
         ("as-of", _e(facts.as_of.isoformat(sep=" ")) + " UTC"),
         ("mode", _e(facts.mode)),
         ("finished", _e(data.finished_at.isoformat(sep=" ", timespec="seconds")) + " UTC" if data.finished_at else "n/a"),
+        ("status", _e(data.status or "n/a")),
+        ("published versions", ", ".join(f"{_e(t)} v{v}" for t, v in data.table_versions) or "n/a"),
         ("inputs", "<br>".join(_e(p) for p in facts.inputs) or "n/a"),
         ("data docs", " · ".join(links) or '<span class="muted">none for this run</span>'),
     ]

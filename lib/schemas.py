@@ -102,8 +102,18 @@ RUN_LOG = T.StructType([
     T.StructField("rows_valid", T.LongType(), False),
     T.StructField("rows_quarantined", T.LongType(), False),
     T.StructField("duplicates_dropped", T.LongType(), False),
-    T.StructField("finished_at", T.TimestampType(), False),
+    T.StructField("finished_at", T.TimestampType()),        # null until the run completes
+    # `publishing` is written before the first table, `completed` after the last one: a run that
+    # died half-way stays `publishing`.
+    T.StructField("status", T.StringType(), False),
+    T.StructField("started_at", T.TimestampType(), False),
+    # table -> the Delta version this run published (filled when completed): a consistent set
+    # of tables is read by time travel to these versions (docs/reliability.md).
+    T.StructField("table_versions", T.MapType(T.StringType(), T.LongType(), False)),
 ])
+
+RUN_PUBLISHING = "publishing"
+RUN_COMPLETED = "completed"
 
 # --- metric tables ------------------------------------------------------------------------------
 PAYMENT_METRICS = T.StructType([

@@ -57,9 +57,12 @@ class StagedSource:
         return spark.read.parquet(self.path)
 
 
-def staging_path(warehouse: str, run_id: str, source: str | None = None) -> str:
-    base = f"{warehouse.rstrip('/')}/{STAGING_DIR}/{run_id}"
-    return base if source is None else f"{base}/{source}"
+def staging_path(warehouse: str, run_id: str | None = None, source: str | None = None) -> str:
+    """WAREHOUSE/_staging (every run's), /<run_id> (one run's) or /<run_id>/<source>."""
+    base = f"{warehouse.rstrip('/')}/{STAGING_DIR}"
+    for part in (run_id, source):
+        base = base if part is None else f"{base}/{part}"
+    return base
 
 
 def read_counted(raw: DataFrame, source: str) -> tuple[DataFrame, Observation]:

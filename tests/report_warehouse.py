@@ -24,6 +24,9 @@ RUN_ID = "2026-11-01-nightly"
 EARLIER_RUN_ID = "2026-10-31-nightly"
 AS_OF = dt.datetime(2026, 11, 1, 0, 0, 0)
 FINISHED_AT = dt.datetime(2026, 11, 1, 0, 7, 30)
+KILLED_RUN_ID = "2026-11-01-killed"
+TABLE_VERSIONS = {"transactions": 1, "orders": 1, "chargebacks": 1, "quarantine": 1, "dq_results": 1,
+                  "payment_metrics": 1, "chargeback_metrics": 1}
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
 PAYLOADS = (SCRIPT, IMG)
@@ -72,8 +75,13 @@ def quarantine_rows(run_id: str = RUN_ID) -> list[tuple]:
 
 def run_log_rows() -> list[tuple]:
     earlier = FINISHED_AT - dt.timedelta(days=1)
-    rows = [(RUN_ID, AS_OF, source, *numbers, FINISHED_AT) for source, numbers in COUNTS.items()]
-    rows += [(EARLIER_RUN_ID, AS_OF - dt.timedelta(days=1), source, 1, 1, 0, 0, earlier) for source in COUNTS]
+    rows = [(RUN_ID, AS_OF, source, *numbers, FINISHED_AT, "completed", FINISHED_AT - dt.timedelta(minutes=7),
+             TABLE_VERSIONS) for source, numbers in COUNTS.items()]
+    rows += [(EARLIER_RUN_ID, AS_OF - dt.timedelta(days=1), source, 1, 1, 0, 0, earlier, "completed",
+              earlier - dt.timedelta(minutes=7), {name: 0 for name in TABLE_VERSIONS}) for source in COUNTS]
+    # A run killed while publishing: no finish time, so it is never the newest run.
+    rows += [(KILLED_RUN_ID, AS_OF, source, 1, 1, 0, 0, None, "publishing", FINISHED_AT + dt.timedelta(hours=1),
+              None) for source in COUNTS]
     return rows
 
 

@@ -200,6 +200,11 @@ def test_counts_are_this_runs_run_log_rows_in_source_order(spark, warehouse):
     assert counts == [SourceCounts(s, *wh.COUNTS[s]) for s in ("orders", "transactions", "chargebacks")]
     assert (finished_at, newest) == (wh.FINISHED_AT, True)
     assert report_data.run_counts(_read(spark, warehouse, "run_log"), wh.EARLIER_RUN_ID)[2] is False
+    # A run killed while publishing started later but never finished: it is not the newest.
+    killed = report_data.run_record(_read(spark, warehouse, "run_log"), wh.KILLED_RUN_ID)
+    assert (killed[1], killed[2], killed[3]["status"], killed[3]["table_versions"]) == (None, False, "publishing", None)
+    record = report_data.run_record(_read(spark, warehouse, "run_log"), wh.RUN_ID)[3]
+    assert (record["status"], record["table_versions"]) == ("completed", wh.TABLE_VERSIONS)
 
 
 def test_rule_counts_are_this_runs_quarantined_rows_per_rule_with_the_action(spark, warehouse):
@@ -262,13 +267,17 @@ def test_write_run_report_writes_the_run_page_and_latest(spark, warehouse):
     assert f"<h1>chargeback-pipeline run <code>{wh.RUN_ID}</code></h1>" in page
     assert page.count('<span class="passed">passed</span>') == 3
     assert page.count('<svg class="chart') == 4
+    assert "<tr><th>status</th><td>completed</td></tr>" in page
+    assert ("<tr><th>published versions</th><td>chargeback_metrics v1, chargebacks v1, dq_results v1, "
+            "orders v1, payment_metrics v1, quarantine v1, transactions v1</td></tr>") in page
     assert report.data.rule_counts[0] == RuleCount("transactions", "orphan", 21, "quarantine")
 
 
 def test_a_report_of_an_older_run_leaves_latest_alone(spark, warehouse, tmp_path):
     copy = tmp_path / "warehouse"
     shutil.copytree(warehouse, copy, ignore=shutil.ignore_patterns("_reports"))
-    later = [("later-run", wh.AS_OF, s, 1, 1, 0, 0, wh.FINISHED_AT + dt.timedelta(hours=1)) for s in wh.COUNTS]
+    later = [("later-run", wh.AS_OF, s, 1, 1, 0, 0, wh.FINISHED_AT + dt.timedelta(hours=1), "completed",
+              wh.FINISHED_AT, {}) for s in wh.COUNTS]
     spark.createDataFrame(later, schemas.RUN_LOG).write.format("delta").mode("append").save(str(copy / "run_log"))
     latest = copy / "_reports" / "latest.html"
     latest.parent.mkdir(parents=True)
