@@ -21,7 +21,6 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
@@ -104,22 +103,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _local_path(path: str) -> Path | None:
-    """The local path a location names; None on another file system (s3a://, hdfs://, dbfs:/)."""
-    parts = urlsplit(path)
-    if parts.scheme == "file":
-        return Path(parts.path)
-    return None if parts.scheme else Path(path)
-
-
 def check_local_paths(input_dir: str, warehouse: str) -> None:
     """Mistakes a look at the local disk shows, before a SparkSession is started for nothing.
     Other file systems are checked by their first listing (lib/storage.py)."""
-    local_input = _local_path(input_dir)
+    local_input = storage.local_path(input_dir)
     if local_input is not None and not local_input.is_dir():
         raise UserError(f"--input {input_dir} is a file, not a folder" if local_input.exists()
                         else f"--input {input_dir}: no such folder")
-    local_warehouse = _local_path(warehouse)
+    local_warehouse = storage.local_path(warehouse)
     if local_warehouse is not None and local_warehouse.exists() and not local_warehouse.is_dir():
         raise UserError(f"--warehouse {warehouse} is a file, not a folder")
 

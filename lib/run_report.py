@@ -14,10 +14,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pyspark.sql import SparkSession
 
+from lib import storage
 from lib.publish import table_path
 from lib.report_data import SAMPLE_PER_SOURCE, ReportData, RunFacts, read_report_data
 from lib.report_html import render
@@ -39,13 +39,6 @@ def report_file_name(run_id: str) -> str:
     replaced by `_`: a run id is the user's text (--run-id) and must not name another folder."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", run_id).lstrip(".")
     return f"{safe or 'run'}.html"
-
-
-def _local_path(path: str) -> Path | None:
-    parts = urlsplit(path)
-    if parts.scheme == "file":
-        return Path(parts.path)
-    return None if parts.scheme else Path(path)
 
 
 def _write_local(path: Path, text: str) -> None:
@@ -82,7 +75,7 @@ def _write_hadoop(spark: SparkSession, path: str, text: str) -> None:
 
 
 def write_text_atomically(spark: SparkSession, path: str, text: str) -> None:
-    local = _local_path(path)
+    local = storage.local_path(path)
     if local is not None:
         _write_local(local, text)
     else:

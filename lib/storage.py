@@ -5,6 +5,9 @@ hdfs:// and dbfs:/ behave alike. Only file names and a few bytes per file come b
 """
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import urlsplit
+
 from pyspark.sql import SparkSession
 
 from lib.errors import UserError
@@ -16,6 +19,14 @@ def _hadoop(spark: SparkSession):
     jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     return jvm, conf
+
+
+def local_path(path: str) -> Path | None:
+    """The local path a location names; None on another file system (s3a://, hdfs://, dbfs:/)."""
+    parts = urlsplit(path)
+    if parts.scheme == "file":
+        return Path(parts.path)
+    return None if parts.scheme else Path(path)
 
 
 def _is_hidden(name: str) -> bool:
