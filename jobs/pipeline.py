@@ -1,11 +1,13 @@
 """The chargeback pipeline: read -> validate -> stage -> audit -> publish -> metrics -> summary.
 
 spark-submit.sh jobs/pipeline.py --input DIR --warehouse DIR [--as-of TS] [--conf FILE]
+    [--mode full|incremental] [--gx-audit] [--run-id ID]
 
 Write, audit, publish: every source is validated and staged (with its counts) before the first
 table is written; a `fail` rule or a broken invariant stops the run with nothing published.
 Parents come first: orders, then transactions against the orders, then chargebacks against the
-transactions. Exit status: 0 published, 2 bad input or arguments, 3 aborted by a rule, 4 another
+transactions. `--mode incremental` reads only the files no earlier run read, and validates them
+with the earlier versions their keys touch (lib/incremental.py). Exit status: 0 published, 2 bad input or arguments, 3 aborted by a rule, 4 another
 run holds the warehouse's lock (lib/lock.py).
 """
 from __future__ import annotations
@@ -20,15 +22,15 @@ import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
-from lib import console, faults, fx, lock, metrics, publish, report, run_settings, sources, staging, storage, tables
+from lib import console, faults, fx, incremental, lock, publish, report, run_settings, sources, staging, storage
 from lib.config import Settings, load_settings
 from lib.errors import RunAborted, UserError
+from lib.incremental import KeyState, Plan
+from lib.publishing import Enrichment, publish_run
 from lib.quality import gx_audit, gx_results
 from lib.quality.gx_results import DataDocs, RuleResult
 from lib.quality.predicates import Rule, suite_rules
@@ -38,6 +40,7 @@ from lib.quality.referential import (
 from lib.quality.split import in_scope
 from lib.quality.suites import Suite, load_suites
 from lib.quality.validate import ParentRows, validate_source
+from lib.report import RunRecord
 from lib.schemas import (
     CHARGEBACKS_SOURCE, ORDERS_SOURCE, SOURCE_SPECS, SOURCES, TRANSACTIONS_SOURCE, SourceSpec,
 )
@@ -45,10 +48,6 @@ from lib.report_data import RunFacts
 from lib.run_report import write_run_report
 from lib.session import build_session
 from lib.staging import StagedSource
-
-PUBLISH_THREADS = 4
-CLEAN_PARTITIONS = {"orders": "order_date", "transactions": "txn_date", "chargebacks": "chargeback_date"}
-
 
 def stage(name: str):
     """A line as a stage starts and one as it ends, with its time, on stdout with the summary:
@@ -67,6 +66,11 @@ class Reference:
     first_rate_dates: dict[str, dt.date]
     reason_codes: DataFrame
     cross_source_actions: dict[str, str]
+    fingerprint: str  # of all the above: a change makes the next incremental run a full one
+
+    @property
+    def enrichment(self) -> Enrichment:
+        return Enrichment(self.daily_rates, self.last_rate_date, self.reason_codes)
 
 
 def parse_as_of(text: str | None) -> dt.datetime:
@@ -96,6 +100,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warehouse", default="./warehouse", help="where the Delta tables go")
     parser.add_argument("--as-of", dest="as_of", help="ISO-8601 timestamp; default now (UTC)")
     parser.add_argument("--conf", default="conf/local.yaml", help="YAML settings file")
+    parser.add_argument("--mode", choices=incremental.MODES, default=incremental.FULL,
+                        help="full: read every file and rebuild every table (default); "
+                             "incremental: read only the files no earlier run read")
     parser.add_argument("--run-id", dest="run_id", help="default: a new UUID")
     parser.add_argument("--gx-audit", dest="gx_audit", action="store_true",
                         help="also validate with Great Expectations' own engine; stop (exit 3, "
@@ -138,6 +145,8 @@ def load_reference(spark: SparkSession, settings: Settings, as_of: dt.datetime) 
         first_rate_dates=first_rate_dates,
         reason_codes=reason_codes,
         cross_source_actions=settings.cross_source_actions,
+        fingerprint=incremental.reference_fingerprint(
+            rate_rows, reason_codes.collect(), suites, settings.cross_source_actions),
     )
 
 
@@ -165,17 +174,27 @@ def validate_and_stage(
     reference: Reference,
     staging_root: str,
     parent: tuple[Parentage, StagedSource] | None = None,
+    key_state: KeyState | None = None,
     fault_point: str | None = None,
 ) -> StagedSource:
     """One job: read the source, validate it (against its parent's staged rows), stage it.
+    An incremental run (`key_state`) validates the new rows with the earlier versions of every
+    key they touch, against the parent's rows as this run leaves them.
     `fault_point` names the fault-injection point that dies inside that job (lib/faults.py)."""
-    raw, read = staging.read_counted(
-        sources.read_source(spark, spec, files, settings.json_format), spec.name)
+    fresh = sources.read_source(spark, spec, files, settings.json_format)
+    raw, read = staging.read_counted(fresh, spec.name)
     parent_rows = None
     checks = []
+    if key_state is not None:
+        touched = key_state.touched_keys(
+            spec, fresh, None if parent is None else (parent[0], parent[1].rows(spark)))
+        raw = key_state.rows_to_validate(spec, raw, touched)
     if parent is not None:
         parentage, parent_stage = parent
-        parent_rows = ParentRows(parentage, parent_stage.rows(spark))
+        rows = parent_stage.rows(spark)
+        if key_state is not None:
+            rows = key_state.parent_rows_after(parentage, rows, raw)
+        parent_rows = ParentRows(parentage, rows)
         checks = cross_source_checks(spec.name, reference.cross_source_actions, reference.first_rate_dates)
     validation = validate_source(raw, spec, reference.suite_rules[spec.name], parent_rows, checks)
     if fault_point:
@@ -232,71 +251,6 @@ def suite_results(staged: dict[str, StagedSource], reference: Reference, run_id:
                                        staged[s].counts.suite, run_id, run_time) for s in SOURCES}
 
 
-def publish_tables(spark, args, run_id, as_of, run_time: dt.datetime, staged: dict[str, StagedSource],
-                   results: dict[str, list[RuleResult]], reference: Reference) -> tuple[DataFrame, DataFrame]:
-    """Write every table from the staged rows; return the two metric frames (cached: the
-    summary reads them).
-
-    run_log says `publishing` for this run before the first table is written and `completed`,
-    with the version each table was published at, after the last one: a run that dies on the
-    way is never taken for a complete one."""
-    daily, last_rate_date = reference.daily_rates, reference.last_rate_date
-    rows = {s: staged[s].rows(spark) for s in SOURCES}
-    clean = {
-        "orders": tables.clean_orders(rows["orders"], daily, last_rate_date),
-        "transactions": tables.clean_transactions(rows["transactions"], daily, last_rate_date),
-        "chargebacks": tables.clean_chargebacks(rows["chargebacks"], daily, last_rate_date,
-                                                reference.reason_codes),
-    }
-    quarantined_at = F.lit(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)).cast("timestamp")
-    quarantine = None
-    for source in SOURCES:
-        quarantined = tables.quarantine_rows(rows[source], source, run_id, quarantined_at)
-        quarantine = quarantined if quarantine is None else quarantine.unionByName(quarantined)
-    dq_rows = [row for s in SOURCES
-               for row in report.dq_result_rows(run_id, staged[s].validation, results[s], staged[s].counts)]
-    counts = {s: staged[s].counts for s in SOURCES}
-    # A few hundred rows each (dates x methods): cached, so the summary does not recompute them.
-    metric_input = faults.during(clean["transactions"], "metrics")
-    payment = metrics.payment_metrics(metric_input).persist()
-    chargeback = metrics.chargeback_metrics(metric_input, clean["chargebacks"]).persist()
-    warehouse = args.warehouse
-    started_at = run_time.replace(tzinfo=None)
-
-    def log_run(table_versions: dict[str, int] | None) -> int:
-        frame = report.run_log_frame(spark, run_id, as_of, counts, started_at, table_versions)
-        if table_versions is not None:
-            frame = faults.during(frame, "publish:run_log")
-        return publish.replace_run(spark, frame, publish.table_path(warehouse, "run_log"), run_id, ["source"])
-
-    def overwrite(name: str, frame: DataFrame, partition_by: list[str], small: bool) -> int:
-        return publish.overwrite(faults.during(frame, f"publish:{name}"), publish.table_path(warehouse, name),
-                                 partition_by, run_id, small)
-
-    quarantined_rows = sum(counts[s].rows_quarantined for s in SOURCES)
-    writes = {
-        **{s: lambda s=s: overwrite(s, clean[s], [CLEAN_PARTITIONS[s]], publish.is_small(counts[s].rows_valid))
-           for s in clean},
-        "quarantine": lambda: overwrite("quarantine", quarantine, ["source"], publish.is_small(quarantined_rows)),
-        "dq_results": lambda: publish.replace_run(
-            spark, faults.during(report.dq_results_frame(spark, dq_rows), "publish:dq_results"),
-            publish.table_path(warehouse, "dq_results"), run_id, ["source"]),
-        # dates x payment methods: a few hundred rows at any input size
-        "payment_metrics": lambda: overwrite("payment_metrics", payment, ["txn_date", "payment_method"], True),
-        "chargeback_metrics": lambda: overwrite("chargeback_metrics", chargeback,
-                                                ["txn_date", "payment_method"], True),
-    }
-    log_run(None)
-    # The tables are independent and each write ends in a one-task stage and a driver-side Delta
-    # commit: a few at a time keep both cores busy. Every write is attempted; the first error is
-    # raised after all have finished, so no write is left half-way when the run reports failure.
-    with ThreadPoolExecutor(max_workers=PUBLISH_THREADS) as pool:
-        outcomes = {name: pool.submit(write) for name, write in writes.items()}
-        versions = {name: outcome.result() for name, outcome in outcomes.items()}
-    log_run(versions)
-    return payment, chargeback
-
-
 def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
     as_of = parse_as_of(args.as_of)
     settings = load_settings(args.conf)
@@ -316,68 +270,93 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
     # A missing source is found by listing files, before the first Spark job (fx rates) runs.
     files = discover_inputs(spark, args.input)
     reference = load_reference(spark, settings, as_of)
-    run_conf = settings_for(spark, files, settings)
     # One run at a time per warehouse; a second one stops here (exit 4), before reading a row.
     held = lock.acquire(spark, args.warehouse, run_id)
     staging_root = staging.staging_path(args.warehouse, run_id)
-
-    def validated(spec: SourceSpec, parent: tuple[Parentage, StagedSource] | None = None,
-                  fault_point: str | None = None) -> StagedSource:
-        with stage(f"validate {spec.name}"):
-            return validate_and_stage(spark, spec, files[spec.name], settings, reference,
-                                      staging_root, parent, fault_point)
-
-    restore_settings = run_settings.apply(spark, run_conf)
     try:
         if held.taken_over:
             print(f"took over the stale lock of {held.taken_over.describe()}: it is no longer running")
         # Holding the lock, no other run is alive: staged rows left here are a dead run's.
         staging.remove(spark, staging.staging_path(args.warehouse))
+        plan = incremental.plan(spark, args.warehouse, args.mode, files, as_of,
+                                reference.fingerprint, reference.suites)
+        if plan.rebuild_reason:
+            print(f"--mode incremental: {plan.rebuild_reason}")
+        elif plan.incremental:
+            print(f"incremental run: {len(plan.new_files)} new file(s)")
+        restore_settings = run_settings.apply(spark, settings_for(spark, plan.files, settings))
         try:
-            orders = validated(ORDERS_SOURCE, fault_point="reading")
-            transactions = validated(TRANSACTIONS_SOURCE, (ORDER_OF_TRANSACTION, orders))
-            chargebacks = validated(CHARGEBACKS_SOURCE, (TRANSACTION_OF_CHARGEBACK, transactions))
-        except Py4JJavaError as error:
-            # An input file Spark could not read to its end (a truncated gzip): the user's to fix.
-            unreadable = storage.unreadable_file(error)
-            if unreadable is None:
-                raise
-            raise unreadable from None
-        staged = {s.source: s for s in (orders, transactions, chargebacks)}
-        faults.point("validated")
-        with ThreadPoolExecutor(max_workers=1) as background:
-            # The data docs show why a `fail` rule stopped a run too, so they are built from the
-            # counts before the audit can stop it, in the background while the tables publish.
-            data_docs: Future | None = None
-            if data_docs_dir:
-                data_docs = background.submit(
-                    lambda: gx_results.build_data_docs(
-                        suite_results(staged, reference, run_id, run_time), reference.suites,
-                        data_docs_dir))
-            try:
-                results = audit(spark, staged, reference, run_id, run_time, args.gx_audit)
-            except RunAborted:
-                if data_docs:
-                    data_docs.result()
-                raise
-            with stage("publish"):
-                payment, chargeback = publish_tables(spark, args, run_id, as_of, run_time, staged,
-                                                     results, reference)
-            docs = data_docs.result() if data_docs else None
-        summary = report.summary_text(args.warehouse, {s: staged[s].counts for s in SOURCES},
-                                      report.headline_kpis(payment, chargeback))
-        payment.unpersist()
-        chargeback.unpersist()
-        with stage("report"):
-            run_report = write_run_report(spark, args.warehouse, RunFacts(
-                run_id=run_id, as_of=as_of, inputs=tuple(f for s in SOURCES for f in files[s]),
-                mode="full", data_docs=_validation_pages(docs)))
+            staged, docs = validate_and_publish(spark, args, settings, reference, plan, run_id,
+                                                as_of, run_time, data_docs_dir, staging_root)
+            summary = report.summary_text(args.warehouse, {s: staged[s].counts for s in SOURCES},
+                                          report.headline_kpis(*_metric_tables(spark, args.warehouse)))
+            with stage("report"):
+                run_report = write_run_report(spark, args.warehouse, RunFacts(
+                    run_id=run_id, as_of=as_of, inputs=tuple(f for s in SOURCES for f in plan.files[s]),
+                    mode=plan.mode, data_docs=_validation_pages(docs)))
+        finally:
+            restore_settings()
     finally:
         staging.remove(spark, staging_root)
-        restore_settings()
         lock.release(spark, held)
     return console.closing_text(summary, run_report.data.rule_counts, run_report.path,
                                 docs.index if docs else None)
+
+
+def validate_and_publish(spark: SparkSession, args: argparse.Namespace, settings: Settings,
+                         reference: Reference, plan: Plan, run_id: str, as_of: dt.datetime,
+                         run_time: dt.datetime, data_docs_dir: str | None,
+                         staging_root: str) -> tuple[dict[str, StagedSource], DataDocs | None]:
+    """Validate and stage every source, parents first; audit; publish. Returns the staged
+    sources (their counts) and the data docs."""
+    key_state = KeyState(spark, args.warehouse, plan.recheck_rules) if plan.incremental else None
+
+    def validated(spec: SourceSpec, parent: tuple[Parentage, StagedSource] | None = None,
+                  fault_point: str | None = None) -> StagedSource:
+        with stage(f"validate {spec.name}"):
+            return validate_and_stage(spark, spec, plan.files[spec.name], settings, reference,
+                                      staging_root, parent, key_state, fault_point)
+
+    try:
+        orders = validated(ORDERS_SOURCE, fault_point="reading")
+        transactions = validated(TRANSACTIONS_SOURCE, (ORDER_OF_TRANSACTION, orders))
+        chargebacks = validated(CHARGEBACKS_SOURCE, (TRANSACTION_OF_CHARGEBACK, transactions))
+    except Py4JJavaError as error:
+        # An input file Spark could not read to its end (a truncated gzip): the user's to fix.
+        unreadable = storage.unreadable_file(error)
+        if unreadable is None:
+            raise
+        raise unreadable from None
+    staged = {s.source: s for s in (orders, transactions, chargebacks)}
+    faults.point("validated")
+    with ThreadPoolExecutor(max_workers=1) as background:
+        # The data docs show why a `fail` rule stopped a run too, so they are built from the
+        # counts before the audit can stop it, in the background while the tables publish.
+        data_docs: Future | None = None
+        if data_docs_dir:
+            data_docs = background.submit(
+                lambda: gx_results.build_data_docs(
+                    suite_results(staged, reference, run_id, run_time), reference.suites,
+                    data_docs_dir))
+        try:
+            results = audit(spark, staged, reference, run_id, run_time, args.gx_audit)
+        except RunAborted:
+            if data_docs:
+                data_docs.result()
+            raise
+        with stage("publish"):
+            dq_rows = [row for s in SOURCES for row in report.dq_result_rows(
+                run_id, staged[s].validation, results[s], staged[s].counts)]
+            record = RunRecord(run_id, as_of, run_time.replace(tzinfo=None), plan.mode, plan.files,
+                               reference.fingerprint)
+            publish_run(spark, args.warehouse, record, plan, staged, dq_rows, reference.enrichment)
+        docs = data_docs.result() if data_docs else None
+    return staged, docs
+
+
+def _metric_tables(spark: SparkSession, warehouse: str) -> tuple[DataFrame, DataFrame]:
+    return tuple(spark.read.format("delta").load(publish.table_path(warehouse, name))
+                 for name in ("payment_metrics", "chargeback_metrics"))
 
 
 def _data_docs_dir(warehouse: str, settings: Settings) -> str | None:

@@ -8,10 +8,13 @@ them, so a reader can find the set of versions one run published.
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 
 def table_path(warehouse: str, name: str) -> str:
@@ -73,3 +76,58 @@ def committed_version(spark: SparkSession, path: str, run_id: str) -> int:
         raise RuntimeError(f"{path}: the latest commit (version {latest['version']}) is not run "
                            f"{run_id}'s but {latest['userMetadata']!r}'s: another writer is at work")
     return int(latest["version"])
+
+
+def overwrite_whole(frame: DataFrame, path: str, run_id: str) -> int:
+    """Replace an unpartitioned table (the key state) as it is, in the frame's own files."""
+    (frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+     .option("userMetadata", run_id).save(path))
+    return committed_version(frame.sparkSession, path, run_id)
+
+
+def append(frame: DataFrame, path: str, run_id: str) -> int:
+    frame.coalesce(1).write.format("delta").mode("append").option("userMetadata", run_id).save(path)
+    return committed_version(frame.sparkSession, path, run_id)
+
+
+def replace_keys(frame: DataFrame, removed: DataFrame, path: str, match: Sequence[str],
+                 run_id: str) -> int:
+    """One MERGE: delete every row of the table whose `match` columns equal (null-safe) a row of
+    `removed`, and insert `frame`'s rows. Files holding no removed row keep their files. The
+    caller holds `commit_metadata` (a MERGE takes no writer options)."""
+    spark = frame.sparkSession
+    source = (frame.withColumn("_delete", F.lit(False))
+              .unionByName(removed.select(*match).distinct().withColumn("_delete", F.lit(True)),
+                           allowMissingColumns=True))
+    condition = " AND ".join([f"t.`{c}` <=> s.`{c}`" for c in match] + ["s._delete"])
+    (DeltaTable.forPath(spark, path).alias("t")
+     .merge(source.alias("s"), condition)
+     .whenMatchedDelete()
+     .whenNotMatchedInsert(condition="NOT s._delete",
+                           values={f"`{c}`": f"s.`{c}`" for c in frame.columns})
+     .execute())
+    return committed_version(spark, path, run_id)
+
+
+def replace_dates(frame: DataFrame, path: str, date_column: str, dates: Sequence[dt.date],
+                  partition_by: Sequence[str], run_id: str) -> int:
+    """Replace the partitions of `dates` (and only those) with `frame`'s rows."""
+    listed = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(dates))
+    (frame.coalesce(1).write.format("delta").mode("overwrite")
+     .option("replaceWhere", f"{date_column} IN ({listed})")
+     .option("userMetadata", run_id).partitionBy(*partition_by).save(path))
+    return committed_version(frame.sparkSession, path, run_id)
+
+
+_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+
+
+@contextmanager
+def commit_metadata(spark: SparkSession, run_id: str):
+    """The run id on every commit made inside (MERGE takes no writer options): set once around
+    all of a run's concurrent writes, so that every one of them carries it."""
+    spark.conf.set(_METADATA_CONF, run_id)
+    try:
+        yield
+    finally:
+        spark.conf.unset(_METADATA_CONF)

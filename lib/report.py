@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -21,13 +22,13 @@ def dq_result_rows(
     counts: SourceCounts,
 ) -> list[tuple]:
     """One row per rule: GX's numbers for suite rules; the split's for reader and cross-source
-    rules (element_count: de-duplicated rows for reader rules, rows the reader typed for the
+    rules (element_count: the de-duplicated rows validated for reader rules, rows the reader typed for the
     others)."""
     rows = []
     for r in gx_results:
         rows.append((run_id, r.rule, r.expectation_type, r.action, r.element_count,
                      r.unexpected_count, r.unexpected_percent, r.success, validation.source))
-    checked = [(name, "reader", "quarantine", counts.rows_deduplicated) for name in READER_RULES]
+    checked = [(name, "reader", "quarantine", counts.rows_validated) for name in READER_RULES]
     checked += [(c.name, "cross_source", c.action, counts.rows_checked)
                 for c in validation.cross_source_checks]
     for name, kind, action, elements in checked:
@@ -42,19 +43,33 @@ def dq_results_frame(spark: SparkSession, rows: list[tuple]) -> DataFrame:
     return spark.createDataFrame(rows, DQ_RESULTS)
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """What run_log says of a run besides its counts."""
+    run_id: str
+    as_of: dt.datetime
+    started_at: dt.datetime
+    mode: str
+    files: Mapping[str, Sequence[str]]
+    reference_fingerprint: str
+
+
 def run_log_frame(
-    spark: SparkSession, run_id: str, as_of: dt.datetime, counts: Mapping[str, SourceCounts],
-    started_at: dt.datetime, table_versions: Mapping[str, int] | None = None,
+    spark: SparkSession, run: RunRecord, counts: Mapping[str, SourceCounts],
+    table_versions: Mapping[str, int] | None = None,
+    totals: Mapping[str, tuple[int, int, int, int]] | None = None,
 ) -> DataFrame:
-    """This run's rows: `publishing` (no versions, no finish time) before the tables are written;
-    `completed` with every table's published version after the last one."""
+    """This run's rows: `publishing` (no versions, totals or finish time) before the tables are
+    written; `completed` with every table's published version and the warehouse's totals (read,
+    valid, quarantined, duplicates) after the last one."""
     completed = table_versions is not None
     finished = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) if completed else None
     status = RUN_COMPLETED if completed else RUN_PUBLISHING
     rows = [
-        (run_id, as_of, source, n.rows_read, n.rows_valid, n.rows_quarantined,
-         n.duplicates_dropped, finished, status, started_at,
-         dict(table_versions) if completed else None)
+        (run.run_id, run.as_of, source, n.rows_read, n.rows_valid, n.rows_quarantined,
+         n.duplicates_dropped, finished, status, run.started_at,
+         dict(table_versions) if completed else None, run.mode, list(run.files[source]),
+         *(totals[source] if totals else (None, None, None, None)), run.reference_fingerprint)
         for source, n in counts.items()
     ]
     return spark.createDataFrame(rows, RUN_LOG)

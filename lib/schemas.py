@@ -110,6 +110,17 @@ RUN_LOG = T.StructType([
     # table -> the Delta version this run published (filled when completed): a consistent set
     # of tables is read by time travel to these versions (docs/reliability.md).
     T.StructField("table_versions", T.MapType(T.StringType(), T.LongType(), False)),
+    # CONTRACT.md section 5: what ran (`full`, or `incremental`), the files it read of the
+    # source, and the warehouse's totals after it (null until the run completes); the counts
+    # above are the run's own, over its files.
+    T.StructField("mode", T.StringType()),
+    T.StructField("files", T.ArrayType(T.StringType(), False)),
+    T.StructField("total_rows_read", T.LongType()),
+    T.StructField("total_rows_valid", T.LongType()),
+    T.StructField("total_rows_quarantined", T.LongType()),
+    T.StructField("total_duplicates_dropped", T.LongType()),
+    # reference data and suites the run validated with: a change makes the next run a full one
+    T.StructField("reference_fingerprint", T.StringType()),
 ])
 
 RUN_PUBLISHING = "publishing"

@@ -30,17 +30,15 @@ class SourceCounts:
     rows_valid: int
     rows_quarantined: int
     duplicates_dropped: int
-    rows_checked: int             # de-duplicated rows the reader typed: what the suites validate
+    rows_validated: int           # de-duplicated rows this run validated (in an incremental
+                                  # run, the versions of every key its files touch)
+    rows_checked: int             # of those, the rows the reader typed: what the suites validate
     failing: Mapping[str, int]    # rows failing each row rule (reader, suite, cross-source)
     suite: Mapping[str, RuleCounts]  # each expectation's counts as Great Expectations reports them
 
     @property
     def nothing_lost(self) -> bool:
         return self.rows_read == self.rows_valid + self.rows_quarantined + self.duplicates_dropped
-
-    @property
-    def rows_deduplicated(self) -> int:
-        return self.rows_valid + self.rows_quarantined
 
 
 @dataclass(frozen=True)
@@ -91,6 +89,7 @@ def stage(validation: Validation, read: Observation, path: str) -> StagedSource:
         rows_valid=numbers.get("rows_valid", 0),
         rows_quarantined=numbers.get("rows_quarantined", 0),
         duplicates_dropped=numbers.get("duplicates_dropped", 0),
+        rows_validated=numbers.get("rows_validated", 0),
         rows_checked=numbers.get("in_scope", 0),
         failing={name: numbers.get(f"rule:{name}", 0) for name in [*READER_RULES, *[c.name for c in checks]]},
         suite=rule_counts_from(observed, validation.suite_rules),

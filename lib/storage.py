@@ -101,12 +101,18 @@ GZIP_INFLATION = 5  # JSON Lines and CSV inflate ~5x under gzip
 
 def file_sizes(spark: SparkSession, files: list[str]) -> dict[str, int]:
     """Each file's size on storage (a few metadata calls on the driver, no job)."""
+    return {file: size for file, (size, _) in file_statuses(spark, files).items()}
+
+
+def file_statuses(spark: SparkSession, files: list[str]) -> dict[str, tuple[int, int]]:
+    """Each file's (size, modification time in ms since the epoch) on storage."""
     jvm, conf = _hadoop(spark)
-    sizes = {}
+    statuses = {}
     for file in files:
         path = jvm.org.apache.hadoop.fs.Path(file)
-        sizes[file] = path.getFileSystem(conf).getFileStatus(path).getLen()
-    return sizes
+        status = path.getFileSystem(conf).getFileStatus(path)
+        statuses[file] = (int(status.getLen()), int(status.getModificationTime()))
+    return statuses
 
 
 def total_bytes(spark: SparkSession, files: list[str]) -> int:

@@ -28,7 +28,7 @@ from pyspark.sql import functions as F, types as T
 
 from jobs.generate_data import main as generate_main
 from jobs.pipeline import main as pipeline_main
-from lib import schemas
+from lib import incremental, schemas
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = REPO_ROOT / "bench" / "fixtures" / "tiny"
@@ -46,8 +46,11 @@ TABLE_SCHEMAS = {
     "run_log": schemas.RUN_LOG,
     "payment_metrics": schemas.PAYMENT_METRICS,
     "chargeback_metrics": schemas.CHARGEBACK_METRICS,
+    "processed_files": incremental.PROCESSED_FILES_SCHEMA,
 }
 TABLES = tuple(TABLE_SCHEMAS)
+# the key state incremental runs read (lib/incremental.py): internal, under WAREHOUSE/_state
+STATE_TABLES = tuple(f"_state/{s}" for s in ("orders", "transactions", "chargebacks"))
 # CONTRACT.md section 3; the clean tables' "date" is the row's own date column; run_log is not in
 # the contract's table and keeps one set of rows per run like dq_results, partitioned the same.
 PARTITIONS = {
@@ -59,6 +62,7 @@ PARTITIONS = {
     "run_log": ["source"],
     "payment_metrics": ["txn_date", "payment_method"],
     "chargeback_metrics": ["txn_date", "payment_method"],
+    "processed_files": [],
 }
 # Tables a run replaces whole; dq_results and run_log keep one set of rows per run.
 REPLACED = ("transactions", "orders", "chargebacks", "quarantine", "payment_metrics", "chargeback_metrics")
@@ -195,7 +199,7 @@ def test_spark_submit_publishes_every_table_consistent_with_the_manifest(spark, 
         assert re.search(line, run.stdout, re.MULTILINE), (source, run.stdout)
 
     # Every table is there, nothing else is a table, each with its schema and partitioning.
-    assert delta_tables_under(warehouse) == sorted(TABLES)
+    assert delta_tables_under(warehouse) == sorted([*TABLES, *STATE_TABLES])
     frames = {name: read_table(spark, warehouse, name) for name in TABLES}
     for name, frame in frames.items():
         assert relaxed(frame.schema) == relaxed(TABLE_SCHEMAS[name]), name
@@ -213,6 +217,11 @@ def test_spark_submit_publishes_every_table_consistent_with_the_manifest(spark, 
         assert r["rows_read"] == r["rows_valid"] + r["rows_quarantined"] + r["duplicates_dropped"], source
         assert (r["rows_read"], r["rows_valid"], r["rows_quarantined"], r["duplicates_dropped"]) == (
             m["rows_written"], m["valid_rows"], m["quarantined_rows"], m["duplicates_dropped"]), source
+        # a full run: the warehouse's totals after it are its own numbers
+        assert (r["total_rows_read"], r["total_rows_valid"], r["total_rows_quarantined"],
+                r["total_duplicates_dropped"]) == (m["rows_written"], m["valid_rows"],
+                                                   m["quarantined_rows"], m["duplicates_dropped"]), source
+        assert r["mode"] == "full" and len(r["files"]) >= 1, source
 
     # Clean tables: one row per key, as many as run_log says are valid.
     for source in SOURCES:

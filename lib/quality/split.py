@@ -50,10 +50,11 @@ def content_hash(rows: DataFrame, spec: SourceSpec) -> Column:
     """64-bit hash of a row's contract fields after parsing: equal for exact duplicates.
 
     A timestamp takes part as its parsed value (`...Z` and `...+00:00` are one value), or as its
-    text when it does not parse. A row the reader rejected hashes its own row id, so it never
-    collapses with another. Sorting and grouping on this hash instead of every content column
-    keeps the shuffle's sort cheap; two different contents of one key colliding in 64 bits is
-    not a practical concern at any size this job sees (~1e-19 per pair).
+    text when it does not parse. A row the reader rejected hashes its file and row id, so it never
+    collapses with another, in this run or a later one (a file is read by one run only). Sorting
+    and grouping on this hash instead of every content column keeps the shuffle's sort cheap; two
+    different contents of one key colliding in 64 bits is not a practical concern at any size
+    this job sees (~1e-19 per pair).
     """
     timestamps = {f.column for f in spec.fields if f.kind == "timestamp"}
     content = []
@@ -63,26 +64,44 @@ def content_hash(rows: DataFrame, spec: SourceSpec) -> Column:
         content.append(F.col(name))
         if name in timestamps:
             content.append(F.when(F.col(name).isNull(), F.col(f"{name}_raw")))
-    return F.when(in_scope(), F.xxhash64(*content)).otherwise(F.xxhash64(F.col("row_id")))
+    return (F.when(in_scope(), F.xxhash64(*content))
+            .otherwise(F.xxhash64(F.col("source_file"), F.col("row_id"))))
+
+
+# Columns a de-duplicated row carries into the staged rows and the warehouse's key state
+# (lib/incremental.py): its content hash, how many input rows it stands for, and of those how
+# many this run read (`fresh_copies`), and whether the kept copy is one this run read (`fresh`).
+VERSION_COLUMNS = ("_content", "copies", "fresh_copies", "fresh")
+
+
+def as_read_this_run(rows: DataFrame, spec: SourceSpec) -> DataFrame:
+    """The reader's rows as versions of one copy each, every one read by this run."""
+    return rows.select("*", content_hash(rows, spec).alias("_content"), F.lit(1).alias("copies"),
+                       F.lit(1).alias("fresh_copies"), F.lit(True).alias("fresh"))
 
 
 def collapse_exact_duplicates(rows: DataFrame, spec: SourceSpec) -> DataFrame:
-    """Rows identical in every contract field become one row with `copies` (how many there were).
+    """Rows identical in every contract field become one row; `copies` sums how many input rows
+    it stands for, `fresh_copies` how many of those this run read.
 
-    The kept copy is the one with the smallest (source_file, record), so reruns keep the same one.
+    `rows` are the reader's rows, or (an incremental run) those together with the versions
+    earlier runs kept of the same keys (VERSION_COLUMNS set). The kept copy is the one with the
+    smallest (source_file, record), so reruns and later runs keep the one a full run keeps.
     Reader-rejected rows are never collapsed (see `content_hash`).
     """
+    if "_content" not in rows.columns:
+        rows = as_read_this_run(rows, spec)
     key = [F.col(k) for k in spec.key]
     same_content = Window.partitionBy(*key, "_content").orderBy("source_file", "record")
     every_copy = same_content.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
     return (
         rows
-        .withColumn("_content", content_hash(rows, spec))
         .repartition(*key)
         .withColumn("_copy", F.row_number().over(same_content))
-        .withColumn("copies", F.count(F.lit(1)).over(every_copy))
+        .withColumn("copies", F.sum("copies").over(every_copy))
+        .withColumn("fresh_copies", F.sum("fresh_copies").over(every_copy))
         .where(F.col("_copy") == 1)
-        .drop("_copy", "row_id")
+        .drop("_copy", *[c for c in ("row_id",) if c in rows.columns])
     )
 
 
@@ -143,8 +162,11 @@ def count_columns(reader_rules: Sequence[str], checks: Sequence[RowCheck]) -> li
         *[F.count_if(F.col("reader_failure.rule") == name).alias(f"rule:{name}") for name in reader_rules],
         *[F.count_if(F.col(f"`{c.flag}`")).alias(f"rule:{c.name}") for c in checks],
         F.count_if(in_scope()).alias("in_scope"),
-        F.count_if(~F.col("quarantined")).alias("rows_valid"),
-        F.count_if(F.col("quarantined")).alias("rows_quarantined"),
-        F.coalesce(F.sum(F.col("copies") - 1), F.lit(0)).alias("duplicates_dropped"),
-        F.coalesce(F.sum("copies"), F.lit(0)).alias("rows_deduplicated_from"),
+        # The run's own numbers, over the rows it read: a version counts as valid or quarantined
+        # where its kept copy is one of them; every other row it read is a duplicate dropped.
+        F.count_if(~F.col("quarantined") & F.col("fresh")).alias("rows_valid"),
+        F.count_if(F.col("quarantined") & F.col("fresh")).alias("rows_quarantined"),
+        F.coalesce(F.sum(F.col("fresh_copies") - F.col("fresh").cast("int")), F.lit(0))
+        .alias("duplicates_dropped"),
+        F.count(F.lit(1)).alias("rows_validated"),
     ]

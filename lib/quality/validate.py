@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
 from lib.quality.predicates import Rule
 from lib.quality.referential import Parentage, join_parent, parent_reference
@@ -53,31 +52,21 @@ def validate_source(
     parent: ParentRows | None = None,
     cross_source_checks: Sequence[RowCheck] = (),
 ) -> Validation:
-    """`rows` as the reader gives them -> every de-duplicated row with `failed_rules`,
-    `dq_warnings`, `quarantined` and `copies` (and `_parent` for a child source), plus each
-    rule's failure flag (`RowCheck.flag`) for the counts; the stager drops the flags."""
+    """`rows` as the reader gives them (with, in an incremental run, the versions earlier runs
+    kept of the same keys) -> every de-duplicated row with `failed_rules`, `dq_warnings`,
+    `quarantined` and the version columns of `split.VERSION_COLUMNS` (and `_parent` for a child
+    source), plus each rule's failure flag (`RowCheck.flag`) for the counts; the stager drops
+    the flags. The raw `record` and `source_file` stay on every row: a valid row's raw text is
+    what the quarantine shows if a later file retracts it."""
     checked = add_failures(collapse_exact_duplicates(rows, spec), suite_row_checks(suite_rules))
     if parent is not None:
         parent_key = SOURCE_SPECS[parent.parentage.parent].key[0]
         reference = parent_reference(parent.rows, parent.parentage, parent_key)
         checked = add_failures(join_parent(checked, parent.parentage, reference), cross_source_checks)
-    settled = settle(checked).drop(*[c for c in ("_parent_key", "_content") if c in checked.columns])
-    return Validation(spec.name, settled.transform(_raw_text_for_quarantine_only),
-                      list(suite_rules), list(cross_source_checks))
+    settled = settle(checked).drop(*[c for c in ("_parent_key",) if c in checked.columns])
+    return Validation(spec.name, settled, list(suite_rules), list(cross_source_checks))
 
 
 def suite_row_checks(rules: Sequence[Rule]) -> list[RowCheck]:
     return [RowCheck(r.name, r.action, r.message, r.failure) for r in rules if r.failure is not None]
 
-
-def _raw_text_for_quarantine_only(settled: DataFrame) -> DataFrame:
-    """Only the quarantine publishes `record` and `source_file`; a valid row keeps them null.
-
-    The raw line is the widest column (most of a row's bytes); the staged rows that publishing
-    reads are a fraction of the size without it.
-    """
-    quarantined = F.col("quarantined")
-    return settled.select(*[
-        F.when(quarantined, F.col(c)).alias(c) if c in ("record", "source_file") else c
-        for c in settled.columns
-    ])

@@ -1,0 +1,263 @@
+"""Incremental runs (CONTRACT.md section 5): read only new files, and publish exactly what a full
+run over every file would.
+
+What the warehouse keeps for it:
+- `processed_files`, a Delta table: every file a run has read (source, path, size, modification
+  time, run id). A file is known by its path; one whose size or modification time changed stops
+  an incremental run.
+- `_state/<source>`, a Delta table per source: every version of every key that any run has read,
+  as validated: the reader's typed columns, the raw `record` and `source_file`, the content hash
+  and `copies`, and the last outcome (`failed_rules`, `quarantined`, `_parent`).
+
+An incremental run validates, in the same one-pass code as a full run, the rows whose outcome its
+files can change: the new rows, the earlier versions of their keys (an exact copy collapses with
+them, a different one makes every version a `conflicting_duplicate`), the children of every parent
+key it validates (a late order turns an `orphan` valid; a retracted transaction makes its
+chargebacks `parent_quarantined`), and, when `--as-of` moved on, the rows quarantined as after the
+last one. Those keys' rows replace theirs in the state, the clean tables and the quarantine by
+Delta MERGE; the metrics of the dates they reach are recomputed and replace those dates only.
+
+Whatever an incremental run cannot trust, it rebuilds in full and says why: no earlier run, an
+earlier run that did not complete (killed while publishing), changed reference data or suites.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F, types as T
+
+from lib import publish, storage
+from lib.errors import UserError
+from lib.quality.referential import Parentage
+from lib.quality.split import as_read_this_run
+from lib.quality.suites import Suite
+from lib.schemas import RUN_COMPLETED, SOURCE_SPECS, SOURCES, SourceSpec
+
+FULL, INCREMENTAL = "full", "incremental"
+MODES = (FULL, INCREMENTAL)
+PROCESSED_FILES = "processed_files"
+STATE_DIR = "_state"
+# The outcome columns of a staged row: an earlier version is validated again without them.
+OUTCOME_COLUMNS = ("failed_rules", "dq_warnings", "quarantined", "_parent")
+# What a staged row says of the run that staged it, not of the version: not kept in the state.
+RUN_COLUMNS = ("fresh", "fresh_copies")
+
+PROCESSED_FILES_SCHEMA = T.StructType([
+    T.StructField("source", T.StringType(), False),
+    T.StructField("path", T.StringType(), False),
+    T.StructField("size", T.LongType(), False),
+    T.StructField("modification_time", T.LongType(), False),  # ms since the epoch
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("processed_at", T.TimestampType(), False),
+])
+
+
+@dataclass(frozen=True)
+class InputFile:
+    source: str
+    path: str
+    size: int
+    modification_time: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What this run reads and how it publishes."""
+    mode: str                              # what runs: FULL or INCREMENTAL
+    files: dict[str, list[str]]            # source -> the files this run reads
+    new_files: tuple[InputFile, ...]       # the files the processed-file log gains
+    rebuild_reason: str | None = None      # why an incremental run rebuilds in full
+    recheck_rules: tuple[str, ...] = ()    # rules whose quarantined rows are validated again
+
+    @property
+    def incremental(self) -> bool:
+        return self.mode == INCREMENTAL
+
+
+@dataclass(frozen=True)
+class LastRun:
+    run_id: str
+    as_of: dt.datetime
+    completed: bool
+    reference_fingerprint: str | None
+
+
+def state_path(warehouse: str, source: str) -> str:
+    return f"{warehouse.rstrip('/')}/{STATE_DIR}/{source}"
+
+
+def as_state(staged_rows: DataFrame) -> DataFrame:
+    """Staged rows as the key state keeps them: the same whichever run read them."""
+    return staged_rows.drop(*RUN_COLUMNS)
+
+
+def reference_fingerprint(rate_rows: Sequence, reason_rows: Sequence, suites: Mapping[str, Suite],
+                          cross_source_actions: Mapping[str, str]) -> str:
+    """A hash of everything besides the files that decides a row's outcome and amounts."""
+    content = json.dumps({
+        "fx_rates": sorted([r.currency, str(r.rate_to_usd), str(r.valid_from)] for r in rate_rows),
+        "reason_codes": sorted([r.reason_code, r.category] for r in reason_rows),
+        "suites": {s: suites[s].definition for s in sorted(suites)},
+        "cross_source_actions": dict(sorted(cross_source_actions.items())),
+    }, sort_keys=True, default=str)
+    return hashlib.sha256(content.encode()).hexdigest()
+
+
+def as_of_rules(suites: Mapping[str, Suite]) -> tuple[str, ...]:
+    """The rules whose outcome depends on --as-of (their kwargs use the `as_of` parameter)."""
+    def uses_as_of(value) -> bool:
+        if isinstance(value, dict):
+            return value.get("$PARAMETER") == "as_of" or any(uses_as_of(v) for v in value.values())
+        return isinstance(value, list) and any(uses_as_of(v) for v in value)
+    return tuple(sorted({e["meta"]["rule"] for suite in suites.values() for e in suite.expectations
+                         if uses_as_of(e.get("kwargs", {}))}))
+
+
+def last_run(spark: SparkSession, warehouse: str) -> LastRun | None:
+    """The newest run of the warehouse by start time (run_log: a few rows per run)."""
+    path = publish.table_path(warehouse, "run_log")
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    run_log = spark.read.format("delta").load(path)
+    fingerprint = (F.col("reference_fingerprint") if "reference_fingerprint" in run_log.columns
+                   else F.lit(None).cast("string"))
+    newest = (run_log.select("run_id", "as_of", "status", "started_at", fingerprint.alias("fingerprint"))
+              .orderBy(F.col("started_at").desc(), F.col("run_id")).first())
+    if newest is None:
+        return None
+    return LastRun(newest.run_id, newest.as_of, newest.status == RUN_COMPLETED, newest.fingerprint)
+
+
+def last_completed_as_of(spark: SparkSession, warehouse: str) -> dt.datetime | None:
+    run_log = spark.read.format("delta").load(publish.table_path(warehouse, "run_log"))
+    newest = (run_log.where(F.col("status") == RUN_COMPLETED)
+              .orderBy(F.col("started_at").desc()).select("as_of").first())
+    return newest.as_of if newest else None
+
+
+def plan(spark: SparkSession, warehouse: str, mode: str, files: Mapping[str, list[str]],
+         as_of: dt.datetime, fingerprint: str, suites: Mapping[str, Suite]) -> Plan:
+    """The files this run reads and how it publishes; raises UserError for a raw zone that was
+    not only appended to, or an --as-of that goes back."""
+    listing = tuple(InputFile(source, path, size, modified)
+                    for source in SOURCES
+                    for path, (size, modified) in storage.file_statuses(spark, files[source]).items())
+    everything = Plan(FULL, {s: list(files[s]) for s in SOURCES}, listing)
+    if mode == FULL:
+        return everything
+    if not _has_state(spark, warehouse):
+        return _rebuild(everything, "the warehouse has no earlier incremental state: a full run")
+    previous = last_run(spark, warehouse)
+    processed = _processed(spark, warehouse)
+    for file in listing:
+        seen = processed.get(file.path)
+        if seen is not None and seen != (file.size, file.modification_time):
+            raise UserError(f"{file.path} was processed by an earlier run and has changed since "
+                            f"(size or modification time): run --mode full to rebuild")
+    listed = {f.path for f in listing}
+    gone = sorted(p for p in processed if p not in listed)
+    if gone:
+        raise UserError(f"{gone[0]} was processed by an earlier run and is no longer in the input "
+                        f"({len(gone)} such file(s)): run --mode full to rebuild")
+    last_as_of = last_completed_as_of(spark, warehouse)
+    if last_as_of is not None and as_of < last_as_of:
+        raise UserError(f"--as-of {as_of.isoformat()} is earlier than the last run's "
+                        f"{last_as_of.isoformat()}: an incremental run cannot go back (run --mode full)")
+    if previous is None or not previous.completed:
+        return _rebuild(everything, f"run {previous.run_id if previous else '?'} did not complete: "
+                                    "rebuilding in full")
+    if previous.reference_fingerprint != fingerprint:
+        return _rebuild(everything, "reference data or suites changed since the last run: rebuilding in full")
+    new = tuple(f for f in listing if f.path not in processed)
+    moved = last_as_of is None or as_of > last_as_of
+    return Plan(INCREMENTAL, {s: [f.path for f in new if f.source == s] for s in SOURCES}, new,
+                recheck_rules=as_of_rules(suites) if moved else ())
+
+
+def _rebuild(full: Plan, reason: str) -> Plan:
+    return Plan(FULL, full.files, full.new_files, rebuild_reason=reason)
+
+
+def _has_state(spark: SparkSession, warehouse: str) -> bool:
+    return all(DeltaTable.isDeltaTable(spark, p) for p in
+               [publish.table_path(warehouse, PROCESSED_FILES), publish.table_path(warehouse, "run_log"),
+                *[state_path(warehouse, s) for s in SOURCES]])
+
+
+def _processed(spark: SparkSession, warehouse: str) -> dict[str, tuple[int, int]]:
+    """path -> (size, modification time) of every processed file: a row per file, not per row."""
+    rows = (spark.read.format("delta").load(publish.table_path(warehouse, PROCESSED_FILES))
+            .select("path", "size", "modification_time").collect())
+    return {r.path: (r.size, r.modification_time) for r in rows}
+
+
+# --- the rows an incremental run validates ----------------------------------------------------
+def keyed(left: DataFrame, keys: DataFrame, key: Sequence[str], how: str) -> DataFrame:
+    """`left` semi- or anti-joined with a frame of keys."""
+    renamed = keys.select(*[F.col(k).alias(f"_k_{k}") for k in key])
+    condition = None
+    for k in key:
+        equal = F.col(k).eqNullSafe(F.col(f"_k_{k}"))
+        condition = equal if condition is None else condition & equal
+    joined = left.join(renamed, condition, how)
+    return joined if how in ("left_semi", "left_anti") else joined.drop(*renamed.columns)
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """The warehouse's versions of every key, as earlier runs left them."""
+    spark: SparkSession
+    warehouse: str
+    recheck_rules: tuple[str, ...]
+
+    def versions(self, source: str) -> DataFrame:
+        return self.spark.read.format("delta").load(state_path(self.warehouse, source))
+
+    def touched_keys(self, spec: SourceSpec, fresh: DataFrame,
+                     parent: tuple[Parentage, DataFrame] | None) -> DataFrame:
+        """The keys whose outcome this run can change: those of its new rows, those whose parent
+        key it validates (`parent`: the parentage and the parent's validated rows), and those
+        quarantined by a rule that a later --as-of can lift."""
+        key = list(spec.key)
+        versions = self.versions(spec.name)
+        keys = fresh.select(*key)
+        if parent is not None:
+            parentage, parent_rows = parent
+            parent_key = SOURCE_SPECS[parentage.parent].key[0]
+            parents = parent_rows.select(F.col(parent_key).alias("_touched_parent")).distinct()
+            children = versions.join(parents, F.col(parentage.foreign_key) == F.col("_touched_parent"),
+                                     "left_semi")
+            keys = keys.unionByName(children.select(*key))
+        if self.recheck_rules:
+            lifted = F.arrays_overlap(F.col("failed_rules.rule"),
+                                      F.array(*[F.lit(r) for r in self.recheck_rules]))
+            keys = keys.unionByName(versions.where(lifted).select(*key))
+        return keys.distinct()
+
+    def rows_to_validate(self, spec: SourceSpec, fresh: DataFrame, touched: DataFrame) -> DataFrame:
+        """The new rows, and every earlier version of the keys in `touched`, as the validation
+        takes them (`split.VERSION_COLUMNS` set; `fresh` only on the new ones)."""
+        earlier = (keyed(self.versions(spec.name), touched, spec.key, "left_semi")
+                   .drop(*OUTCOME_COLUMNS)
+                   .withColumn("fresh_copies", F.lit(0).cast("bigint"))
+                   .withColumn("fresh", F.lit(False)))
+        return as_read_this_run(fresh, spec).unionByName(earlier, allowMissingColumns=True)
+
+    def parent_rows_after(self, parentage: Parentage, validated: DataFrame,
+                          children: DataFrame) -> DataFrame:
+        """The parent rows that `children` name, as they stand after this run: earlier versions
+        of keys this run did not validate, and the ones it validated (`validated`); only the
+        columns the referential check reads."""
+        parent_key = SOURCE_SPECS[parentage.parent].key[0]
+        columns = [parent_key, "quarantined", *parentage.attributes]
+        untouched = keyed(self.versions(parentage.parent), validated.select(parent_key).distinct(),
+                          [parent_key], "left_anti")
+        named = children.select(F.col(parentage.foreign_key).alias(parent_key)).distinct()
+        return keyed(untouched.select(*columns).unionByName(validated.select(*columns)),
+                     named, [parent_key], "left_semi")

@@ -1,0 +1,223 @@
+"""Publish a validated run's staged rows: the clean tables, the quarantine, the metrics, the
+warehouse's key state and processed-file log, `dq_results` and `run_log`.
+
+A full run replaces every table. An incremental run (lib/incremental.py) replaces, by one MERGE
+per table, the rows of the keys it validated, and the metric partitions of the dates those rows
+reach; a table it has nothing to change for gets no commit.
+
+run_log says `publishing` for this run before the first table is written and `completed`, with
+the version each table was published at and the warehouse's totals, after the last one: a run
+that dies on the way is never taken for a complete one (and the next one rebuilds in full).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from lib import faults, incremental, metrics, publish, report, tables
+from lib.incremental import PROCESSED_FILES, PROCESSED_FILES_SCHEMA, Plan
+from lib.report import RunRecord
+from lib.schemas import SOURCE_SPECS, SOURCES
+from lib.staging import SourceCounts, StagedSource
+
+PUBLISH_THREADS = 4
+CLEAN_PARTITIONS = {"orders": "order_date", "transactions": "txn_date", "chargebacks": "chargeback_date"}
+METRIC_PARTITIONS = ["txn_date", "payment_method"]
+Totals = tuple[int, int, int, int]  # rows read, valid, quarantined, duplicates dropped
+
+
+@dataclass(frozen=True)
+class Enrichment:
+    """Reference data the clean tables are enriched with."""
+    daily_rates: DataFrame
+    last_rate_date: dt.date
+    reason_codes: DataFrame
+
+    def clean(self, source: str, rows: DataFrame) -> DataFrame:
+        if source == "orders":
+            return tables.clean_orders(rows, self.daily_rates, self.last_rate_date)
+        if source == "transactions":
+            return tables.clean_transactions(rows, self.daily_rates, self.last_rate_date)
+        return tables.clean_chargebacks(rows, self.daily_rates, self.last_rate_date, self.reason_codes)
+
+
+def publish_run(spark: SparkSession, warehouse: str, run: RunRecord, plan: Plan,
+                staged: Mapping[str, StagedSource], dq_rows: list[tuple], enrichment: Enrichment) -> None:
+    """Write every table of this run (see the module doc)."""
+    counts = {s: staged[s].counts for s in SOURCES}
+    rows = {s: staged[s].rows(spark) for s in SOURCES}
+
+    def path(name: str) -> str:
+        return publish.table_path(warehouse, name)
+
+    def log_run(table_versions: dict[str, int] | None, totals: Mapping[str, Totals] | None) -> int:
+        frame = report.run_log_frame(spark, run, counts, table_versions, totals)
+        if table_versions is not None:
+            frame = faults.during(frame, "publish:run_log")
+        return publish.replace_run(spark, frame, path("run_log"), run.run_id, ["source"])
+
+    quarantined_at = F.lit(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)).cast("timestamp")
+    quarantine = None
+    for source in SOURCES:
+        quarantined = tables.quarantine_rows(rows[source], source, run.run_id, quarantined_at)
+        quarantine = quarantined if quarantine is None else quarantine.unionByName(quarantined)
+    clean = {s: enrichment.clean(s, rows[s]) for s in SOURCES}
+    processed = spark.createDataFrame(
+        [(f.source, f.path, f.size, f.modification_time, run.run_id, run.started_at)
+         for f in plan.new_files], PROCESSED_FILES_SCHEMA)
+
+    def guarded(name: str, frame: DataFrame) -> DataFrame:
+        return faults.during(frame, f"publish:{name}")
+
+    writes: dict[str, Callable[[], int]] = {
+        "dq_results": lambda: publish.replace_run(
+            spark, guarded("dq_results", report.dq_results_frame(spark, dq_rows)), path("dq_results"),
+            run.run_id, ["source"]),
+    }
+    log_run(None, None)
+    with publish.commit_metadata(spark, run.run_id):
+        if plan.incremental:
+            # The clean tables and the quarantine first: the quarantine's MERGE finds the rows it
+            # replaces in the key state, which changes second, with the metrics of the dates
+            # the validated rows reach (recomputed from the clean tables as just merged).
+            validated = [s for s in SOURCES if counts[s].rows_validated > 0]
+            writes.update(_increment_writes(spark, warehouse, run.run_id, plan, validated, rows, clean,
+                                            quarantine, processed, guarded))
+            versions = _run_all(writes)
+            dates = _metric_dates(rows)
+            versions.update(_run_all({
+                **(_metric_writes(spark, warehouse, run.run_id, dates, guarded) if dates else {}),
+                **{f"_state/{s}": lambda s=s: _replace_state(warehouse, s, rows[s], run.run_id, guarded)
+                   for s in validated},
+            }))
+            totals = {s: state_totals(spark, warehouse, s) for s in SOURCES}
+        else:
+            writes.update(_full_writes(warehouse, run.run_id, counts, rows, clean, quarantine,
+                                       processed, guarded))
+            versions = _run_all(writes)
+            totals = {s: (n.rows_read, n.rows_valid, n.rows_quarantined, n.duplicates_dropped)
+                      for s, n in counts.items()}
+    log_run(versions, totals)
+
+
+def _run_all(writes: Mapping[str, Callable[[], int | None]]) -> dict[str, int]:
+    """The writes, a few at a time (each ends in a one-task stage and a driver-side Delta
+    commit: a few at a time keep both cores busy). Every write is attempted; the first error is
+    raised after all have finished, so none is left half-way when the run reports failure.
+    A write that had nothing to change returns None and is left out."""
+    with ThreadPoolExecutor(max_workers=PUBLISH_THREADS) as pool:
+        outcomes = {name: pool.submit(write) for name, write in writes.items()}
+        versions = {name: outcome.result() for name, outcome in outcomes.items()}
+    return {name: v for name, v in versions.items() if v is not None}
+
+
+def _full_writes(warehouse, run_id, counts: Mapping[str, SourceCounts], rows, clean, quarantine,
+                 processed, guarded) -> dict[str, Callable[[], int]]:
+    def path(name: str) -> str:
+        return publish.table_path(warehouse, name)
+
+    def overwrite(name: str, frame: DataFrame, partition_by: list[str], small: bool) -> int:
+        return publish.overwrite(guarded(name, frame), path(name), partition_by, run_id, small)
+
+    quarantined_rows = sum(counts[s].rows_quarantined for s in SOURCES)
+    # A few hundred rows each (dates x methods) at any input size.
+    metric_input = faults.during(clean["transactions"], "metrics")
+    return {
+        **{s: lambda s=s: overwrite(s, clean[s], [CLEAN_PARTITIONS[s]], publish.is_small(counts[s].rows_valid))
+           for s in SOURCES},
+        "quarantine": lambda: overwrite("quarantine", quarantine, ["source"], publish.is_small(quarantined_rows)),
+        "payment_metrics": lambda: overwrite("payment_metrics", metrics.payment_metrics(metric_input),
+                                             METRIC_PARTITIONS, True),
+        "chargeback_metrics": lambda: overwrite(
+            "chargeback_metrics", metrics.chargeback_metrics(metric_input, clean["chargebacks"]),
+            METRIC_PARTITIONS, True),
+        **{f"_state/{s}": lambda s=s: publish.overwrite_whole(
+            guarded(f"_state/{s}", incremental.as_state(rows[s])), incremental.state_path(warehouse, s),
+            run_id) for s in SOURCES},
+        PROCESSED_FILES: lambda: publish.overwrite_whole(processed.coalesce(1), path(PROCESSED_FILES), run_id),
+    }
+
+
+def _increment_writes(spark, warehouse, run_id, plan: Plan, validated: list[str], rows, clean,
+                      quarantine, processed, guarded) -> dict[str, Callable[[], int]]:
+    """MERGEs that replace the validated keys' clean and quarantine rows; none for a source that
+    validated nothing."""
+    def path(name: str) -> str:
+        return publish.table_path(warehouse, name)
+
+    writes: dict[str, Callable[[], int]] = {}
+    for s in validated:
+        key = list(SOURCE_SPECS[s].key)
+        writes[s] = lambda s=s, key=key: publish.replace_keys(
+            guarded(s, clean[s]), rows[s].select(*key), path(s), key, run_id)
+    if validated:
+        # The quarantined versions of the keys validated again leave the quarantine; their rows
+        # as validated now come in (the reasons may have changed). A quarantine row is known by
+        # (source, file, raw text).
+        earlier = None
+        for s in validated:
+            key = list(SOURCE_SPECS[s].key)
+            versions = spark.read.format("delta").load(incremental.state_path(warehouse, s))
+            rows_of = (incremental.keyed(versions, rows[s].select(*key), key, "left_semi")
+                       .where(F.col("quarantined"))
+                       .select(F.lit(s).alias("source"), "source_file", "record"))
+            earlier = rows_of if earlier is None else earlier.unionByName(rows_of)
+        writes["quarantine"] = lambda: publish.replace_keys(
+            guarded("quarantine", quarantine), earlier, path("quarantine"),
+            ["source", "source_file", "record"], run_id)
+    if plan.new_files:
+        writes[PROCESSED_FILES] = lambda: publish.append(processed, path(PROCESSED_FILES), run_id)
+    return writes
+
+
+def _replace_state(warehouse: str, source: str, rows: DataFrame, run_id: str, guarded) -> int:
+    """Every version of the keys this run validated, as it validated them."""
+    key = list(SOURCE_SPECS[source].key)
+    return publish.replace_keys(guarded(f"_state/{source}", incremental.as_state(rows)), rows.select(*key),
+                                incremental.state_path(warehouse, source), key, run_id)
+
+
+def _metric_dates(rows: Mapping[str, DataFrame]) -> list[dt.date]:
+    """The transaction dates whose metrics this run can change: those of every transaction it
+    validated (each version, before and after) and the cohorts of every chargeback it validated.
+    Distinct dates: bounded by the calendar, not by the rows."""
+    dates = (rows["transactions"].select(F.to_date("timestamp").alias("d"))
+             .unionByName(rows["chargebacks"].select(F.to_date(F.col("_parent.timestamp")).alias("d")))
+             .where(F.col("d").isNotNull()).distinct().collect())
+    return sorted(r.d for r in dates)
+
+
+def _metric_writes(spark, warehouse, run_id, dates, guarded) -> dict[str, Callable[[], int]]:
+    """The metrics of `dates`, from the clean tables as this run left them."""
+    def clean_of(name: str) -> DataFrame:
+        return (spark.read.format("delta").load(publish.table_path(warehouse, name))
+                .where(F.col("txn_date").isin(*dates)))
+
+    transactions = faults.during(clean_of("transactions"), "metrics")
+
+    def replace(name: str, frame: DataFrame) -> int:
+        return publish.replace_dates(guarded(name, frame), publish.table_path(warehouse, name),
+                                     "txn_date", dates, METRIC_PARTITIONS, run_id)
+
+    return {
+        "payment_metrics": lambda: replace("payment_metrics", metrics.payment_metrics(transactions)),
+        "chargeback_metrics": lambda: replace(
+            "chargeback_metrics", metrics.chargeback_metrics(transactions, clean_of("chargebacks"))),
+    }
+
+
+def state_totals(spark: SparkSession, warehouse: str, source: str) -> Totals:
+    """The warehouse's nothing-lost numbers of a source, from its key state: every input row
+    any run read is one copy of one version."""
+    row = (spark.read.format("delta").load(incremental.state_path(warehouse, source))
+           .agg(F.coalesce(F.sum("copies"), F.lit(0)).alias("read"),
+                F.count_if(~F.col("quarantined")).alias("valid"),
+                F.count_if(F.col("quarantined")).alias("quarantined"),
+                F.coalesce(F.sum(F.col("copies") - 1), F.lit(0)).alias("duplicates"))
+           .first())
+    return int(row.read), int(row.valid), int(row.quarantined), int(row.duplicates)
