@@ -278,14 +278,16 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
             print(f"took over the stale lock of {held.taken_over.describe()}: it is no longer running")
         # Holding the lock, no other run is alive: staged rows left here are a dead run's.
         staging.remove(spark, staging.staging_path(args.warehouse))
-        plan = incremental.plan(spark, args.warehouse, args.mode, files, as_of,
-                                reference.fingerprint, reference.suites)
-        if plan.rebuild_reason:
-            print(f"--mode incremental: {plan.rebuild_reason}")
-        elif plan.incremental:
-            print(f"incremental run: {len(plan.new_files)} new file(s)")
-        restore_settings = run_settings.apply(spark, settings_for(spark, plan.files, settings))
+        # Sized to the whole raw zone, in either mode: an incremental run reads the new files
+        # but also the warehouse's key state, which grows with every file ever read.
+        restore_settings = run_settings.apply(spark, settings_for(spark, files, settings))
         try:
+            plan = incremental.plan(spark, args.warehouse, args.mode, files, as_of,
+                                    reference.fingerprint, reference.suites)
+            if plan.rebuild_reason:
+                print(f"--mode incremental: {plan.rebuild_reason}")
+            elif plan.incremental:
+                print(f"incremental run: {len(plan.new_files)} new file(s)")
             staged, docs = validate_and_publish(spark, args, settings, reference, plan, run_id,
                                                 as_of, run_time, data_docs_dir, staging_root)
             summary = report.summary_text(args.warehouse, {s: staged[s].counts for s in SOURCES},
