@@ -47,6 +47,10 @@ STATE_DIR = "_state"
 OUTCOME_COLUMNS = ("failed_rules", "dq_warnings", "quarantined", "_parent")
 # What a staged row says of the run that staged it, not of the version: not kept in the state.
 RUN_COLUMNS = ("fresh", "fresh_copies")
+# The key state is partitioned by the month of each row's own date: the keys a day's files touch
+# are mostly that month's, so a MERGE rewrites that month's files, not the whole state.
+STATE_MONTH = "_state_month"
+STATE_DATE_OF = {"orders": "timestamp", "transactions": "timestamp", "chargebacks": "dispute_date"}
 
 PROCESSED_FILES_SCHEMA = T.StructType([
     T.StructField("source", T.StringType(), False),
@@ -92,9 +96,11 @@ def state_path(warehouse: str, source: str) -> str:
     return f"{warehouse.rstrip('/')}/{STATE_DIR}/{source}"
 
 
-def as_state(staged_rows: DataFrame) -> DataFrame:
-    """Staged rows as the key state keeps them: the same whichever run read them."""
-    return staged_rows.drop(*RUN_COLUMNS)
+def as_state(staged_rows: DataFrame, source: str) -> DataFrame:
+    """Staged rows as the key state keeps them: the same whichever run read them, with the month
+    it is partitioned by."""
+    return (staged_rows.drop(*RUN_COLUMNS)
+            .withColumn(STATE_MONTH, F.trunc(F.col(STATE_DATE_OF[source]), "month")))
 
 
 def reference_fingerprint(rate_rows: Sequence, reason_rows: Sequence, suites: Mapping[str, Suite],
@@ -153,6 +159,9 @@ def plan(spark: SparkSession, warehouse: str, mode: str, files: Mapping[str, lis
         return everything
     if not _has_state(spark, warehouse):
         return _rebuild(everything, "the warehouse has no earlier incremental state: a full run")
+    if not all(STATE_MONTH in spark.read.format("delta").load(state_path(warehouse, s)).columns
+               for s in SOURCES):
+        return _rebuild(everything, "the key state was written by an older version: rebuilding in full")
     previous = last_run(spark, warehouse)
     processed = _processed(spark, warehouse)
     for file in listing:
@@ -244,7 +253,7 @@ class KeyState:
         """The new rows, and every earlier version of the keys in `touched`, as the validation
         takes them (`split.VERSION_COLUMNS` set; `fresh` only on the new ones)."""
         earlier = (keyed(self.versions(spec.name), touched, spec.key, "left_semi")
-                   .drop(*OUTCOME_COLUMNS)
+                   .drop(*OUTCOME_COLUMNS, STATE_MONTH)
                    .withColumn("fresh_copies", F.lit(0).cast("bigint"))
                    .withColumn("fresh", F.lit(False)))
         return as_read_this_run(fresh, spec).unionByName(earlier, allowMissingColumns=True)

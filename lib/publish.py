@@ -78,10 +78,11 @@ def committed_version(spark: SparkSession, path: str, run_id: str) -> int:
     return int(latest["version"])
 
 
-def overwrite_whole(frame: DataFrame, path: str, run_id: str) -> int:
-    """Replace an unpartitioned table (the key state) as it is, in the frame's own files."""
+def overwrite_whole(frame: DataFrame, path: str, run_id: str, partition_by: Sequence[str]) -> int:
+    """Replace a table with `frame` as its tasks hold it, without a shuffle: each task writes a
+    file per partition it has rows of (the key state: a few months per task)."""
     (frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-     .option("userMetadata", run_id).save(path))
+     .option("userMetadata", run_id).partitionBy(*partition_by).save(path))
     return committed_version(frame.sparkSession, path, run_id)
 
 

@@ -137,9 +137,9 @@ def _full_writes(warehouse, run_id, counts: Mapping[str, SourceCounts], rows, cl
             "chargeback_metrics", metrics.chargeback_metrics(metric_input, clean["chargebacks"]),
             METRIC_PARTITIONS, True),
         **{f"_state/{s}": lambda s=s: publish.overwrite_whole(
-            guarded(f"_state/{s}", incremental.as_state(rows[s])), incremental.state_path(warehouse, s),
-            run_id) for s in SOURCES},
-        PROCESSED_FILES: lambda: publish.overwrite_whole(processed.coalesce(1), path(PROCESSED_FILES), run_id),
+            guarded(f"_state/{s}", incremental.as_state(rows[s], s)), incremental.state_path(warehouse, s),
+            run_id, [incremental.STATE_MONTH]) for s in SOURCES},
+        PROCESSED_FILES: lambda: publish.overwrite_whole(processed.coalesce(1), path(PROCESSED_FILES), run_id, []),
     }
 
 
@@ -178,7 +178,7 @@ def _increment_writes(spark, warehouse, run_id, plan: Plan, validated: list[str]
 def _replace_state(warehouse: str, source: str, rows: DataFrame, run_id: str, guarded) -> int:
     """Every version of the keys this run validated, as it validated them."""
     key = list(SOURCE_SPECS[source].key)
-    return publish.replace_keys(guarded(f"_state/{source}", incremental.as_state(rows)), rows.select(*key),
+    return publish.replace_keys(guarded(f"_state/{source}", incremental.as_state(rows, source)), rows.select(*key),
                                 incremental.state_path(warehouse, source), key, run_id)
 
 
@@ -192,22 +192,35 @@ def _metric_dates(rows: Mapping[str, DataFrame]) -> list[dt.date]:
     return sorted(r.d for r in dates)
 
 
-def _metric_writes(spark, warehouse, run_id, dates, guarded) -> dict[str, Callable[[], int]]:
-    """The metrics of `dates`, from the clean tables as this run left them."""
-    def clean_of(name: str) -> DataFrame:
+def _metric_writes(spark, warehouse, run_id, dates, guarded) -> dict[str, Callable[[], int | None]]:
+    """The metrics of `dates`, from the clean tables as this run left them; each table replaces
+    only the dates whose rows changed (a late chargeback changes its cohort's chargeback_metrics,
+    not its payment_metrics)."""
+    def of_dates(name: str) -> DataFrame:
         return (spark.read.format("delta").load(publish.table_path(warehouse, name))
                 .where(F.col("txn_date").isin(*dates)))
 
-    transactions = faults.during(clean_of("transactions"), "metrics")
+    transactions = faults.during(of_dates("transactions"), "metrics")
 
-    def replace(name: str, frame: DataFrame) -> int:
-        return publish.replace_dates(guarded(name, frame), publish.table_path(warehouse, name),
-                                     "txn_date", dates, METRIC_PARTITIONS, run_id)
+    def replace_changed(name: str, recomputed: DataFrame) -> int | None:
+        recomputed = recomputed.persist()  # dates x payment methods: a few rows
+        try:
+            current = of_dates(name).select(*recomputed.columns)
+            changed = sorted(r.txn_date for r in recomputed.exceptAll(current)
+                             .unionByName(current.exceptAll(recomputed))
+                             .select("txn_date").distinct().collect())
+            if not changed:
+                return None
+            return publish.replace_dates(
+                guarded(name, recomputed.where(F.col("txn_date").isin(*changed))),
+                publish.table_path(warehouse, name), "txn_date", changed, METRIC_PARTITIONS, run_id)
+        finally:
+            recomputed.unpersist()
 
     return {
-        "payment_metrics": lambda: replace("payment_metrics", metrics.payment_metrics(transactions)),
-        "chargeback_metrics": lambda: replace(
-            "chargeback_metrics", metrics.chargeback_metrics(transactions, clean_of("chargebacks"))),
+        "payment_metrics": lambda: replace_changed("payment_metrics", metrics.payment_metrics(transactions)),
+        "chargeback_metrics": lambda: replace_changed(
+            "chargeback_metrics", metrics.chargeback_metrics(transactions, of_dates("chargebacks"))),
     }
 
 
