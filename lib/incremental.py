@@ -251,8 +251,18 @@ class KeyState:
 
     def rows_to_validate(self, spec: SourceSpec, fresh: DataFrame, touched: DataFrame) -> DataFrame:
         """The new rows, and every earlier version of the keys in `touched`, as the validation
-        takes them (`split.VERSION_COLUMNS` set; `fresh` only on the new ones)."""
-        earlier = (keyed(self.versions(spec.name), touched, spec.key, "left_semi")
+        takes them (`split.VERSION_COLUMNS` set; `fresh` only on the new ones).
+
+        The versions are found in two passes: the months that hold a touched key, from the key
+        columns alone (a few narrow columns of every row, and a list of months to the driver),
+        then the whole rows of those months only (a new key has no earlier version at all)."""
+        versions = self.versions(spec.name)
+        months = [r[0] for r in keyed(versions.select(*spec.key, STATE_MONTH), touched, spec.key, "left_semi")
+                  .select(STATE_MONTH).distinct().collect()]
+        in_months = F.col(STATE_MONTH).isin(*[m for m in months if m is not None])
+        if None in months:
+            in_months = in_months | F.col(STATE_MONTH).isNull()
+        earlier = (keyed(versions.where(in_months), touched, spec.key, "left_semi")
                    .drop(*OUTCOME_COLUMNS, STATE_MONTH)
                    .withColumn("fresh_copies", F.lit(0).cast("bigint"))
                    .withColumn("fresh", F.lit(False)))
