@@ -31,7 +31,7 @@ def spark():
             "spark.default.parallelism": "2",
             "spark.databricks.delta.snapshotPartitions": "2",
             "spark.sql.sources.parallelPartitionDiscovery.parallelism": "2",
-            "spark.driver.memory": "2g",
+            "spark.driver.memory": "3g",
             # spark-submit.sh's local-mode file system: no `chmod` fork per file written.
             "spark.driver.extraClassPath": str(LOCAL_FS_JAR),
             "spark.hadoop.fs.file.impl": "chargeback.fs.NoForkLocalFileSystem",
