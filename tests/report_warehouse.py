@@ -82,7 +82,9 @@ def run_log_rows() -> list[tuple]:
     # A run killed while publishing: no finish time, so it is never the newest run.
     rows += [(KILLED_RUN_ID, AS_OF, source, 1, 1, 0, 0, None, "publishing", FINISHED_AT + dt.timedelta(hours=1),
               None) for source in COUNTS]
-    return rows
+    # mode, files, the warehouse totals and the reference fingerprint (incremental runs): the
+    # report does not read them
+    return [row + ("full", [], None, None, None, None, None) for row in rows]
 
 
 def dq_result_rows() -> list[tuple]:

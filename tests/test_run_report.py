@@ -277,7 +277,7 @@ def test_a_report_of_an_older_run_leaves_latest_alone(spark, warehouse, tmp_path
     copy = tmp_path / "warehouse"
     shutil.copytree(warehouse, copy, ignore=shutil.ignore_patterns("_reports"))
     later = [("later-run", wh.AS_OF, s, 1, 1, 0, 0, wh.FINISHED_AT + dt.timedelta(hours=1), "completed",
-              wh.FINISHED_AT, {}) for s in wh.COUNTS]
+              wh.FINISHED_AT, {}, "full", [], None, None, None, None, None) for s in wh.COUNTS]
     spark.createDataFrame(later, schemas.RUN_LOG).write.format("delta").mode("append").save(str(copy / "run_log"))
     latest = copy / "_reports" / "latest.html"
     latest.parent.mkdir(parents=True)
