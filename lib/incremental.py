@@ -29,13 +29,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F, types as T
 
 from lib import publish, storage
 from lib.errors import UserError
 from lib.quality.referential import Parentage
-from lib.quality.split import as_read_this_run
+from lib.quality.split import as_read_this_run, content_hash
 from lib.quality.suites import Suite
 from lib.schemas import RUN_COMPLETED, SOURCE_SPECS, SOURCES, SourceSpec
 
@@ -78,6 +78,8 @@ class Plan:
     new_files: tuple[InputFile, ...]       # the files the processed-file log gains
     rebuild_reason: str | None = None      # why an incremental run rebuilds in full
     recheck_rules: tuple[str, ...] = ()    # rules whose quarantined rows are validated again
+    lone_null_keys: tuple[str, ...] = ()   # sources whose rows with a missing key part meet
+    #                                        earlier versions only as exact copies
 
     @property
     def incremental(self) -> bool:
@@ -123,6 +125,16 @@ def as_of_rules(suites: Mapping[str, Suite]) -> tuple[str, ...]:
         return isinstance(value, list) and any(uses_as_of(v) for v in value)
     return tuple(sorted({e["meta"]["rule"] for suite in suites.values() for e in suite.expectations
                          if uses_as_of(e.get("kwargs", {}))}))
+
+
+def uniqueness_ignores_missing_keys(suite: Suite) -> bool:
+    """Whether no uniqueness rule of the suite considers a row with a missing key part (Great
+    Expectations' single-column uniqueness never counts a null; a compound one ignores such a
+    row only with `ignore_row_if: any_value_is_missing`). Then such a row meets other rows of
+    its key only as an exact copy, and an incremental run needs its exact copies alone, not
+    every earlier row whose key is missing too (the malformed rows of every file)."""
+    return all(e.get("kwargs", {}).get("ignore_row_if", "all_values_are_missing") == "any_value_is_missing"
+               for e in suite.expectations if e["type"] == "expect_compound_columns_to_be_unique")
 
 
 def last_run(spark: SparkSession, warehouse: str) -> LastRun | None:
@@ -186,7 +198,8 @@ def plan(spark: SparkSession, warehouse: str, mode: str, files: Mapping[str, lis
     new = tuple(f for f in listing if f.path not in processed)
     moved = last_as_of is None or as_of > last_as_of
     return Plan(INCREMENTAL, {s: [f.path for f in new if f.source == s] for s in SOURCES}, new,
-                recheck_rules=as_of_rules(suites) if moved else ())
+                recheck_rules=as_of_rules(suites) if moved else (),
+                lone_null_keys=tuple(s for s in SOURCES if uniqueness_ignores_missing_keys(suites[s])))
 
 
 def _rebuild(full: Plan, reason: str) -> Plan:
@@ -207,13 +220,18 @@ def _processed(spark: SparkSession, warehouse: str) -> dict[str, tuple[int, int]
 
 
 # --- the rows an incremental run validates ----------------------------------------------------
-def keyed(left: DataFrame, keys: DataFrame, key: Sequence[str], how: str) -> DataFrame:
-    """`left` semi- or anti-joined with a frame of keys."""
-    renamed = keys.select(*[F.col(k).alias(f"_k_{k}") for k in key])
+def keyed(left: DataFrame, keys: DataFrame, key: Sequence[str], how: str, by_content: bool = False) -> DataFrame:
+    """`left` semi- or anti-joined with a frame of keys (null-safe). `by_content`: `keys` and
+    `left` carry `_content` too, and a key row whose `_content` is set matches only the rows
+    of that content (see `KeyState.touched_keys`)."""
+    match = [*key, "_content"] if by_content else list(key)
+    renamed = keys.select(*[F.col(k).alias(f"_k_{k}") for k in match])
     condition = None
     for k in key:
         equal = F.col(k).eqNullSafe(F.col(f"_k_{k}"))
         condition = equal if condition is None else condition & equal
+    if by_content:
+        condition = condition & (F.col("_k__content").isNull() | (F.col("_content") == F.col("_k__content")))
     joined = left.join(renamed, condition, how)
     return joined if how in ("left_semi", "left_anti") else joined.drop(*renamed.columns)
 
@@ -224,29 +242,40 @@ class KeyState:
     spark: SparkSession
     warehouse: str
     recheck_rules: tuple[str, ...]
+    lone_null_keys: tuple[str, ...]
 
     def versions(self, source: str) -> DataFrame:
         return self.spark.read.format("delta").load(state_path(self.warehouse, source))
+
+    def _touched(self, spec: SourceSpec, rows: DataFrame, content: Column) -> DataFrame:
+        """Rows' keys, each with the content it stands for when a key part is missing and the
+        source's uniqueness rules ignore such rows (`Plan.lone_null_keys`), else with none (all
+        of the key's versions)."""
+        missing = F.lit(False)
+        for k in spec.key:
+            missing = missing | F.col(k).isNull()
+        alone = spec.name in self.lone_null_keys
+        return rows.select(*spec.key, F.when(missing & F.lit(alone), content).cast("bigint").alias("_content"))
 
     def touched_keys(self, spec: SourceSpec, fresh: DataFrame,
                      parent: tuple[Parentage, DataFrame] | None) -> DataFrame:
         """The keys whose outcome this run can change: those of its new rows, those whose parent
         key it validates (`parent`: the parentage and the parent's validated rows), and those
-        quarantined by a rule that a later --as-of can lift."""
-        key = list(spec.key)
+        quarantined by a rule that a later --as-of can lift. A row with a missing key part
+        touches only its own content where it can meet no other (`_touched`)."""
         versions = self.versions(spec.name)
-        keys = fresh.select(*key)
+        keys = self._touched(spec, fresh, content_hash(fresh, spec))
         if parent is not None:
             parentage, parent_rows = parent
             parent_key = SOURCE_SPECS[parentage.parent].key[0]
             parents = parent_rows.select(F.col(parent_key).alias("_touched_parent")).distinct()
             children = versions.join(parents, F.col(parentage.foreign_key) == F.col("_touched_parent"),
                                      "left_semi")
-            keys = keys.unionByName(children.select(*key))
+            keys = keys.unionByName(self._touched(spec, children, F.col("_content")))
         if self.recheck_rules:
             lifted = F.arrays_overlap(F.col("failed_rules.rule"),
                                       F.array(*[F.lit(r) for r in self.recheck_rules]))
-            keys = keys.unionByName(versions.where(lifted).select(*key))
+            keys = keys.unionByName(self._touched(spec, versions.where(lifted), F.col("_content")))
         return keys.distinct()
 
     def rows_to_validate(self, spec: SourceSpec, fresh: DataFrame, touched: DataFrame) -> DataFrame:
@@ -257,12 +286,13 @@ class KeyState:
         columns alone (a few narrow columns of every row, and a list of months to the driver),
         then the whole rows of those months only (a new key has no earlier version at all)."""
         versions = self.versions(spec.name)
-        months = [r[0] for r in keyed(versions.select(*spec.key, STATE_MONTH), touched, spec.key, "left_semi")
+        months = [r[0] for r in keyed(versions.select(*spec.key, "_content", STATE_MONTH), touched, spec.key,
+                                      "left_semi", by_content=True)
                   .select(STATE_MONTH).distinct().collect()]
         in_months = F.col(STATE_MONTH).isin(*[m for m in months if m is not None])
         if None in months:
             in_months = in_months | F.col(STATE_MONTH).isNull()
-        earlier = (keyed(versions.where(in_months), touched, spec.key, "left_semi")
+        earlier = (keyed(versions.where(in_months), touched, spec.key, "left_semi", by_content=True)
                    .drop(*OUTCOME_COLUMNS, STATE_MONTH)
                    .withColumn("fresh_copies", F.lit(0).cast("bigint"))
                    .withColumn("fresh", F.lit(False)))

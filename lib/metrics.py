@@ -87,18 +87,19 @@ def _chargebacks_by_cohort(chargebacks: DataFrame) -> DataFrame:
     )
 
 
-def chargeback_metrics(transactions: DataFrame, chargebacks: DataFrame) -> DataFrame:
+def chargeback_metrics(payments: DataFrame, chargebacks: DataFrame) -> DataFrame:
     """CHARGEBACK_METRICS, cohort by the transaction's date: one row per (txn_date,
     payment_method) with at least one valid transaction of any status.
 
+    `payments` are the cohorts' PAYMENT_METRICS rows (payment_metrics above): their completed
+    count and volume are the rates' denominators, so an incremental run can recompute a cohort
+    that gained a late chargeback from its published payment metrics, without its transactions.
     `chargebacks` are clean chargebacks (CLEAN_CHARGEBACKS), which already carry their
     transaction's txn_date and payment_method and are, by the referential rules, chargebacks of
     valid completed transactions. A status `resolved` counts as a chargeback but as none of
     won / lost / open.
     """
-    completed = payment_metrics(transactions).select(
-        *GRAIN, "completed_count", "completed_volume_usd"
-    )
+    completed = payments.select(*GRAIN, "completed_count", "completed_volume_usd")
     disputes = F.broadcast(_chargebacks_by_cohort(chargebacks))
     cohorts = (
         completed

@@ -92,15 +92,19 @@ def append(frame: DataFrame, path: str, run_id: str) -> int:
 
 
 def replace_keys(frame: DataFrame, removed: DataFrame, path: str, match: Sequence[str],
-                 run_id: str) -> int:
+                 run_id: str, within: str = "TRUE") -> int:
     """One MERGE: delete every row of the table whose `match` columns equal (null-safe) a row of
-    `removed`, and insert `frame`'s rows. Files holding no removed row keep their files. The
-    caller holds `commit_metadata` (a MERGE takes no writer options)."""
+    `removed`, and insert `frame`'s rows. Files holding no removed row keep their files.
+
+    `within`, a predicate on the table's partition columns (as `t.<column>`) that every removed
+    row satisfies, confines the MERGE's search to those partitions' files: without it, the
+    MERGE reads the key columns of the whole table. The caller holds `commit_metadata` (a MERGE
+    takes no writer options)."""
     spark = frame.sparkSession
     source = (frame.withColumn("_delete", F.lit(False))
               .unionByName(removed.select(*match).distinct().withColumn("_delete", F.lit(True)),
                            allowMissingColumns=True))
-    condition = " AND ".join([f"t.`{c}` <=> s.`{c}`" for c in match] + ["s._delete"])
+    condition = " AND ".join([f"({within})"] + [f"t.`{c}` <=> s.`{c}`" for c in match] + ["s._delete"])
     (DeltaTable.forPath(spark, path).alias("t")
      .merge(source.alias("s"), condition)
      .whenMatchedDelete()
@@ -110,12 +114,18 @@ def replace_keys(frame: DataFrame, removed: DataFrame, path: str, match: Sequenc
     return committed_version(spark, path, run_id)
 
 
+def in_dates(column: str, dates: Sequence[dt.date | None]) -> str:
+    """A SQL predicate: `column` is one of `dates` (None: is null); FALSE for no dates."""
+    listed = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(d for d in dates if d is not None))
+    terms = ([f"{column} IN ({listed})"] if listed else []) + ([f"{column} IS NULL"] if None in dates else [])
+    return f"({' OR '.join(terms)})" if terms else "FALSE"
+
+
 def replace_dates(frame: DataFrame, path: str, date_column: str, dates: Sequence[dt.date],
                   partition_by: Sequence[str], run_id: str) -> int:
     """Replace the partitions of `dates` (and only those) with `frame`'s rows."""
-    listed = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(dates))
     (frame.coalesce(1).write.format("delta").mode("overwrite")
-     .option("replaceWhere", f"{date_column} IN ({listed})")
+     .option("replaceWhere", in_dates(date_column, dates))
      .option("userMetadata", run_id).partitionBy(*partition_by).save(path))
     return committed_version(frame.sparkSession, path, run_id)
 

@@ -86,13 +86,15 @@ def publish_run(spark: SparkSession, warehouse: str, run: RunRecord, plan: Plan,
             # replaces in the key state, which changes second, with the metrics of the dates
             # the validated rows reach (recomputed from the clean tables as just merged).
             validated = [s for s in SOURCES if counts[s].rows_validated > 0]
-            writes.update(_increment_writes(spark, warehouse, run.run_id, plan, validated, rows, clean,
+            dates = {s: _version_dates(rows[s], s) for s in validated}
+            writes.update(_increment_writes(spark, warehouse, run.run_id, plan, dates, rows, clean,
                                             quarantine, processed, guarded))
             versions = _run_all(writes)
-            dates = _metric_dates(rows)
+            payment_dates = [d for d in dates.get("transactions", []) if d is not None]
+            cohort_dates = sorted(set(payment_dates) | set(_cohort_dates(rows["chargebacks"])))
             versions.update(_run_all({
-                **(_metric_writes(spark, warehouse, run.run_id, dates, guarded) if dates else {}),
-                **{f"_state/{s}": lambda s=s: _replace_state(warehouse, s, rows[s], run.run_id, guarded)
+                **_metric_writes(spark, warehouse, run.run_id, payment_dates, cohort_dates, guarded),
+                **{f"_state/{s}": lambda s=s: _replace_state(warehouse, s, rows[s], dates[s], run.run_id, guarded)
                    for s in validated},
             }))
             totals = {s: state_totals(spark, warehouse, s) for s in SOURCES}
@@ -134,7 +136,8 @@ def _full_writes(warehouse, run_id, counts: Mapping[str, SourceCounts], rows, cl
         "payment_metrics": lambda: overwrite("payment_metrics", metrics.payment_metrics(metric_input),
                                              METRIC_PARTITIONS, True),
         "chargeback_metrics": lambda: overwrite(
-            "chargeback_metrics", metrics.chargeback_metrics(metric_input, clean["chargebacks"]),
+            "chargeback_metrics",
+            metrics.chargeback_metrics(metrics.payment_metrics(metric_input), clean["chargebacks"]),
             METRIC_PARTITIONS, True),
         **{f"_state/{s}": lambda s=s: publish.overwrite_whole(
             guarded(f"_state/{s}", incremental.as_state(rows[s], s)), incremental.state_path(warehouse, s),
@@ -143,69 +146,93 @@ def _full_writes(warehouse, run_id, counts: Mapping[str, SourceCounts], rows, cl
     }
 
 
-def _increment_writes(spark, warehouse, run_id, plan: Plan, validated: list[str], rows, clean,
+def _version_dates(rows: DataFrame, source: str) -> list[dt.date | None]:
+    """The dates of every version a run validated (`STATE_DATE_OF`, as a date): the partitions
+    of the clean table, and the months of the key state, that hold the rows their keys had
+    before (each earlier version was validated again, and an exact copy has the same date).
+    Distinct dates: bounded by the calendar, not by the rows."""
+    date = F.to_date(F.col(incremental.STATE_DATE_OF[source]))
+    return [r.d for r in rows.select(date.alias("d")).distinct().collect()]
+
+
+def _months(dates: list[dt.date | None]) -> list[dt.date | None]:
+    return sorted({d.replace(day=1) if d is not None else None for d in dates},
+                  key=lambda d: (d is None, d))
+
+
+def _increment_writes(spark, warehouse, run_id, plan: Plan, dates: Mapping[str, list], rows, clean,
                       quarantine, processed, guarded) -> dict[str, Callable[[], int]]:
-    """MERGEs that replace the validated keys' clean and quarantine rows; none for a source that
-    validated nothing."""
+    """MERGEs that replace the validated keys' clean and quarantine rows, each confined to the
+    partitions those keys' versions are dated in; none for a source that validated nothing."""
     def path(name: str) -> str:
         return publish.table_path(warehouse, name)
 
     writes: dict[str, Callable[[], int]] = {}
-    for s in validated:
+    for s in dates:
         key = list(SOURCE_SPECS[s].key)
-        writes[s] = lambda s=s, key=key: publish.replace_keys(
-            guarded(s, clean[s]), rows[s].select(*key), path(s), key, run_id)
-    if validated:
+        # a clean row is dated; a version without a date was never clean
+        within = publish.in_dates(f"t.{CLEAN_PARTITIONS[s]}", [d for d in dates[s] if d is not None])
+        writes[s] = lambda s=s, key=key, within=within: publish.replace_keys(
+            guarded(s, clean[s]), rows[s].select(*key), path(s), key, run_id, within)
+    if dates:
         # The quarantined versions of the keys validated again leave the quarantine; their rows
         # as validated now come in (the reasons may have changed). A quarantine row is known by
-        # (source, file, raw text).
+        # (source, file, raw text), as the key state kept it.
         earlier = None
-        for s in validated:
+        for s in dates:
             key = list(SOURCE_SPECS[s].key)
-            versions = spark.read.format("delta").load(incremental.state_path(warehouse, s))
-            rows_of = (incremental.keyed(versions, rows[s].select(*key), key, "left_semi")
+            versions = (spark.read.format("delta").load(incremental.state_path(warehouse, s))
+                        .where(publish.in_dates(incremental.STATE_MONTH, _months(dates[s]))))
+            # (key, content): a version's content stays its own through every run; an earlier
+            # row of a key that this run did not validate (a missing key's other contents) stays
+            rows_of = (incremental.keyed(versions, rows[s].select(*key, "_content"), [*key, "_content"], "left_semi")
                        .where(F.col("quarantined"))
                        .select(F.lit(s).alias("source"), "source_file", "record"))
             earlier = rows_of if earlier is None else earlier.unionByName(rows_of)
+        sources = ", ".join(f"'{s}'" for s in dates)
         writes["quarantine"] = lambda: publish.replace_keys(
             guarded("quarantine", quarantine), earlier, path("quarantine"),
-            ["source", "source_file", "record"], run_id)
+            ["source", "source_file", "record"], run_id, f"t.source IN ({sources})")
     if plan.new_files:
         writes[PROCESSED_FILES] = lambda: publish.append(processed, path(PROCESSED_FILES), run_id)
     return writes
 
 
-def _replace_state(warehouse: str, source: str, rows: DataFrame, run_id: str, guarded) -> int:
-    """Every version of the keys this run validated, as it validated them."""
+def _replace_state(warehouse: str, source: str, rows: DataFrame, dates: list[dt.date | None], run_id: str,
+                   guarded) -> int:
+    """Every version of the keys this run validated, as it validated them, in the months those
+    versions are dated in."""
     key = list(SOURCE_SPECS[source].key)
-    return publish.replace_keys(guarded(f"_state/{source}", incremental.as_state(rows, source)), rows.select(*key),
-                                incremental.state_path(warehouse, source), key, run_id)
+    match = [*key, "_content"]  # as the quarantine's rows above
+    return publish.replace_keys(guarded(f"_state/{source}", incremental.as_state(rows, source)), rows.select(*match),
+                                incremental.state_path(warehouse, source), match, run_id,
+                                publish.in_dates(f"t.{incremental.STATE_MONTH}", _months(dates)))
 
 
-def _metric_dates(rows: Mapping[str, DataFrame]) -> list[dt.date]:
-    """The transaction dates whose metrics this run can change: those of every transaction it
-    validated (each version, before and after) and the cohorts of every chargeback it validated.
-    Distinct dates: bounded by the calendar, not by the rows."""
-    dates = (rows["transactions"].select(F.to_date("timestamp").alias("d"))
-             .unionByName(rows["chargebacks"].select(F.to_date(F.col("_parent.timestamp")).alias("d")))
-             .where(F.col("d").isNotNull()).distinct().collect())
-    return sorted(r.d for r in dates)
+def _cohort_dates(chargebacks: DataFrame) -> list[dt.date]:
+    """The cohorts (transaction dates) of the chargebacks a run validated: their chargeback
+    metrics can change even when their transactions' payment metrics do not."""
+    cohort = F.to_date(F.col("_parent.timestamp"))
+    return [r.d for r in chargebacks.select(cohort.alias("d")).where(F.col("d").isNotNull()).distinct().collect()]
 
 
-def _metric_writes(spark, warehouse, run_id, dates, guarded) -> dict[str, Callable[[], int | None]]:
-    """The metrics of `dates`, from the clean tables as this run left them; each table replaces
-    only the dates whose rows changed (a late chargeback changes its cohort's chargeback_metrics,
-    not its payment_metrics)."""
-    def of_dates(name: str) -> DataFrame:
+def _metric_writes(spark, warehouse, run_id, payment_dates: list[dt.date], cohort_dates: list[dt.date],
+                   guarded) -> dict[str, Callable[[], int | None]]:
+    """The metrics of the dates a run can change, each table replacing only the dates whose rows
+    changed. payment_metrics: the dates of the transactions it validated (every version, before
+    and after), from the clean transactions of those dates as this run left them.
+    chargeback_metrics: those dates and the cohorts of the chargebacks it validated, from their
+    clean chargebacks and their payment metrics (recomputed, or as published for a date whose
+    transactions did not change: a late chargeback reads its cohort's few metric rows, not
+    its transactions)."""
+    def of_dates(name: str, dates: list[dt.date]) -> DataFrame:
         return (spark.read.format("delta").load(publish.table_path(warehouse, name))
                 .where(F.col("txn_date").isin(*dates)))
 
-    transactions = faults.during(of_dates("transactions"), "metrics")
-
-    def replace_changed(name: str, recomputed: DataFrame) -> int | None:
+    def replace_changed(name: str, recomputed: DataFrame, dates: list[dt.date]) -> int | None:
         recomputed = recomputed.persist()  # dates x payment methods: a few rows
         try:
-            current = of_dates(name).select(*recomputed.columns)
+            current = of_dates(name, dates).select(*recomputed.columns)
             changed = sorted(r.txn_date for r in recomputed.exceptAll(current)
                              .unionByName(current.exceptAll(recomputed))
                              .select("txn_date").distinct().collect())
@@ -217,11 +244,20 @@ def _metric_writes(spark, warehouse, run_id, dates, guarded) -> dict[str, Callab
         finally:
             recomputed.unpersist()
 
-    return {
-        "payment_metrics": lambda: replace_changed("payment_metrics", metrics.payment_metrics(transactions)),
-        "chargeback_metrics": lambda: replace_changed(
-            "chargeback_metrics", metrics.chargeback_metrics(transactions, of_dates("chargebacks"))),
-    }
+    writes: dict[str, Callable[[], int | None]] = {}
+    payments = None
+    if payment_dates:
+        payments = metrics.payment_metrics(faults.during(of_dates("transactions", payment_dates), "metrics"))
+        writes["payment_metrics"] = lambda: replace_changed("payment_metrics", payments, payment_dates)
+    unchanged = sorted(set(cohort_dates) - set(payment_dates))
+    if unchanged:
+        published = of_dates("payment_metrics", unchanged)
+        payments = published if payments is None else payments.unionByName(published)
+    if cohort_dates:
+        writes["chargeback_metrics"] = lambda: replace_changed(
+            "chargeback_metrics", metrics.chargeback_metrics(payments, of_dates("chargebacks", cohort_dates)),
+            cohort_dates)
+    return writes
 
 
 def state_totals(spark: SparkSession, warehouse: str, source: str) -> Totals:

@@ -113,7 +113,7 @@ def test_payment_metrics_counts_rates_and_volumes_per_day_and_method(spark, tran
 
 
 def test_chargeback_metrics_cohort_by_transaction_date(spark, transactions, chargebacks):
-    actual = chargeback_metrics(transactions, chargebacks)
+    actual = chargeback_metrics(payment_metrics(transactions), chargebacks)
 
     expected = spark.createDataFrame(
         [
@@ -146,7 +146,8 @@ def test_chargeback_metrics_without_any_chargeback(spark, transactions):
     no_chargebacks = spark.createDataFrame([], CLEAN_CHARGEBACKS)
 
     actual = chargeback_metrics(
-        transactions.where("txn_date = DATE'2026-07-02' AND payment_method = 'credit_card'"), no_chargebacks
+        payment_metrics(transactions.where("txn_date = DATE'2026-07-02' AND payment_method = 'credit_card'")),
+        no_chargebacks,
     )
 
     expected = spark.createDataFrame(
@@ -162,12 +163,12 @@ def test_metrics_of_no_transactions_are_empty_tables_with_the_schema(spark):
 
     assert_df_equality(payment_metrics(no_transactions), spark.createDataFrame([], as_computed(PAYMENT_METRICS)))
     assert_df_equality(
-        chargeback_metrics(no_transactions, no_chargebacks), spark.createDataFrame([], as_computed(CHARGEBACK_METRICS))
+        chargeback_metrics(payment_metrics(no_transactions), no_chargebacks), spark.createDataFrame([], as_computed(CHARGEBACK_METRICS))
     )
 
 
 def test_chargebacks_are_aggregated_then_broadcast_not_joined_row_by_row(transactions, chargebacks, capsys):
-    chargeback_metrics(transactions, chargebacks).explain()
+    chargeback_metrics(payment_metrics(transactions), chargebacks).explain()
     plan = capsys.readouterr().out
 
     assert "BroadcastHashJoin" in plan
