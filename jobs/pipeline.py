@@ -311,7 +311,8 @@ def validate_and_publish(spark: SparkSession, args: argparse.Namespace, settings
                          staging_root: str) -> tuple[dict[str, StagedSource], DataDocs | None]:
     """Validate and stage every source, parents first; audit; publish. Returns the staged
     sources (their counts) and the data docs."""
-    key_state = (KeyState(spark, args.warehouse, plan.recheck_rules, plan.lone_null_keys)
+    key_state = (KeyState(spark, args.warehouse, plan.recheck_rules, plan.lone_null_keys,
+                          broadcast=incremental.small_increment(plan))
                  if plan.incremental else None)
 
     def validated(spec: SourceSpec, parent: tuple[Parentage, StagedSource] | None = None,

@@ -94,6 +94,15 @@ class LastRun:
     reference_fingerprint: str | None
 
 
+# New files up to this size make an incremental run join the keys they touch by broadcast: at
+# ~250 bytes a row, about a million keys, tens of MB on the driver and each executor.
+SMALL_INCREMENT_BYTES = 256 * 1024 * 1024
+
+
+def small_increment(plan: Plan) -> bool:
+    return sum(f.size for f in plan.new_files) <= SMALL_INCREMENT_BYTES
+
+
 def state_path(warehouse: str, source: str) -> str:
     return f"{warehouse.rstrip('/')}/{STATE_DIR}/{source}"
 
@@ -220,12 +229,16 @@ def _processed(spark: SparkSession, warehouse: str) -> dict[str, tuple[int, int]
 
 
 # --- the rows an incremental run validates ----------------------------------------------------
-def keyed(left: DataFrame, keys: DataFrame, key: Sequence[str], how: str, by_content: bool = False) -> DataFrame:
+def keyed(left: DataFrame, keys: DataFrame, key: Sequence[str], how: str, by_content: bool = False,
+          broadcast: bool = False) -> DataFrame:
     """`left` semi- or anti-joined with a frame of keys (null-safe). `by_content`: `keys` and
     `left` carry `_content` too, and a key row whose `_content` is set matches only the rows
-    of that content (see `KeyState.touched_keys`)."""
+    of that content (see `KeyState.touched_keys`). `broadcast`: `keys` is small (see
+    `KeyState.broadcast`), and `left` is joined where it is read, without a shuffle."""
     match = [*key, "_content"] if by_content else list(key)
     renamed = keys.select(*[F.col(k).alias(f"_k_{k}") for k in match])
+    if broadcast:
+        renamed = F.broadcast(renamed)
     condition = None
     for k in key:
         equal = F.col(k).eqNullSafe(F.col(f"_k_{k}"))
@@ -243,6 +256,9 @@ class KeyState:
     warehouse: str
     recheck_rules: tuple[str, ...]
     lone_null_keys: tuple[str, ...]
+    # The run's new files are small (`small_increment`): the keys they touch are shipped to every
+    # task that reads the state, instead of shuffling the state (every key) to meet them.
+    broadcast: bool = False
 
     def versions(self, source: str) -> DataFrame:
         return self.spark.read.format("delta").load(state_path(self.warehouse, source))
@@ -269,6 +285,8 @@ class KeyState:
             parentage, parent_rows = parent
             parent_key = SOURCE_SPECS[parentage.parent].key[0]
             parents = parent_rows.select(F.col(parent_key).alias("_touched_parent")).distinct()
+            if self.broadcast:
+                parents = F.broadcast(parents)
             children = versions.join(parents, F.col(parentage.foreign_key) == F.col("_touched_parent"),
                                      "left_semi")
             keys = keys.unionByName(self._touched(spec, children, F.col("_content")))
@@ -287,12 +305,13 @@ class KeyState:
         then the whole rows of those months only (a new key has no earlier version at all)."""
         versions = self.versions(spec.name)
         months = [r[0] for r in keyed(versions.select(*spec.key, "_content", STATE_MONTH), touched, spec.key,
-                                      "left_semi", by_content=True)
+                                      "left_semi", by_content=True, broadcast=self.broadcast)
                   .select(STATE_MONTH).distinct().collect()]
         in_months = F.col(STATE_MONTH).isin(*[m for m in months if m is not None])
         if None in months:
             in_months = in_months | F.col(STATE_MONTH).isNull()
-        earlier = (keyed(versions.where(in_months), touched, spec.key, "left_semi", by_content=True)
+        earlier = (keyed(versions.where(in_months), touched, spec.key, "left_semi", by_content=True,
+                         broadcast=self.broadcast)
                    .drop(*OUTCOME_COLUMNS, STATE_MONTH)
                    .withColumn("fresh_copies", F.lit(0).cast("bigint"))
                    .withColumn("fresh", F.lit(False)))
@@ -305,8 +324,11 @@ class KeyState:
         columns the referential check reads."""
         parent_key = SOURCE_SPECS[parentage.parent].key[0]
         columns = [parent_key, "quarantined", *parentage.attributes]
-        untouched = keyed(self.versions(parentage.parent), validated.select(parent_key).distinct(),
-                          [parent_key], "left_anti")
-        named = children.select(F.col(parentage.foreign_key).alias(parent_key)).distinct()
-        return keyed(untouched.select(*columns).unionByName(validated.select(*columns)),
-                     named, [parent_key], "left_semi")
+        # a missing foreign key names no parent (the referential join is an equality)
+        named = (children.select(F.col(parentage.foreign_key).alias(parent_key))
+                 .where(F.col(parent_key).isNotNull()).distinct())
+        earlier = keyed(self.versions(parentage.parent).select(*columns), named, [parent_key], "left_semi",
+                        broadcast=self.broadcast)
+        untouched = keyed(earlier, validated.select(parent_key).distinct(), [parent_key], "left_anti",
+                          broadcast=self.broadcast)
+        return untouched.unionByName(keyed(validated.select(*columns), named, [parent_key], "left_semi"))
