@@ -229,25 +229,28 @@ def _metric_writes(spark, warehouse, run_id, payment_dates: list[dt.date], cohor
         return (spark.read.format("delta").load(publish.table_path(warehouse, name))
                 .where(F.col("txn_date").isin(*dates)))
 
+    def on_driver(frame: DataFrame) -> DataFrame:
+        """A metric frame computed once and held as a local relation: dates x payment methods, a
+        few rows a date (bounded by the calendar). Both tables' writes, which run in parallel,
+        read it without a cache that one of them could drop under the other."""
+        return spark.createDataFrame(frame.collect(), frame.schema)
+
     def replace_changed(name: str, recomputed: DataFrame, dates: list[dt.date]) -> int | None:
-        recomputed = recomputed.persist()  # dates x payment methods: a few rows
-        try:
-            current = of_dates(name, dates).select(*recomputed.columns)
-            changed = sorted(r.txn_date for r in recomputed.exceptAll(current)
-                             .unionByName(current.exceptAll(recomputed))
-                             .select("txn_date").distinct().collect())
-            if not changed:
-                return None
-            return publish.replace_dates(
-                guarded(name, recomputed.where(F.col("txn_date").isin(*changed))),
-                publish.table_path(warehouse, name), "txn_date", changed, METRIC_PARTITIONS, run_id)
-        finally:
-            recomputed.unpersist()
+        current = of_dates(name, dates).select(*recomputed.columns)
+        changed = sorted(r.txn_date for r in recomputed.exceptAll(current)
+                         .unionByName(current.exceptAll(recomputed))
+                         .select("txn_date").distinct().collect())
+        if not changed:
+            return None
+        return publish.replace_dates(
+            guarded(name, recomputed.where(F.col("txn_date").isin(*changed))),
+            publish.table_path(warehouse, name), "txn_date", changed, METRIC_PARTITIONS, run_id)
 
     writes: dict[str, Callable[[], int | None]] = {}
     payments = None
     if payment_dates:
-        payments = metrics.payment_metrics(faults.during(of_dates("transactions", payment_dates), "metrics"))
+        payments = on_driver(metrics.payment_metrics(
+            faults.during(of_dates("transactions", payment_dates), "metrics")))
         writes["payment_metrics"] = lambda: replace_changed("payment_metrics", payments, payment_dates)
     unchanged = sorted(set(cohort_dates) - set(payment_dates))
     if unchanged:
@@ -255,8 +258,8 @@ def _metric_writes(spark, warehouse, run_id, payment_dates: list[dt.date], cohor
         payments = published if payments is None else payments.unionByName(published)
     if cohort_dates:
         writes["chargeback_metrics"] = lambda: replace_changed(
-            "chargeback_metrics", metrics.chargeback_metrics(payments, of_dates("chargebacks", cohort_dates)),
-            cohort_dates)
+            "chargeback_metrics",
+            on_driver(metrics.chargeback_metrics(payments, of_dates("chargebacks", cohort_dates))), cohort_dates)
     return writes
 
 
