@@ -267,11 +267,12 @@ class KeyState:
         """Rows' keys, each with the content it stands for when a key part is missing and the
         source's uniqueness rules ignore such rows (`Plan.lone_null_keys`), else with none (all
         of the key's versions)."""
+        if spec.name not in self.lone_null_keys:
+            return rows.select(*spec.key, F.lit(None).cast("bigint").alias("_content"))
         missing = F.lit(False)
         for k in spec.key:
             missing = missing | F.col(k).isNull()
-        alone = spec.name in self.lone_null_keys
-        return rows.select(*spec.key, F.when(missing & F.lit(alone), content).cast("bigint").alias("_content"))
+        return rows.select(*spec.key, F.when(missing, content).cast("bigint").alias("_content"))
 
     def touched_keys(self, spec: SourceSpec, fresh: DataFrame,
                      parent: tuple[Parentage, DataFrame] | None) -> DataFrame:
@@ -307,10 +308,7 @@ class KeyState:
         months = [r[0] for r in keyed(versions.select(*spec.key, "_content", STATE_MONTH), touched, spec.key,
                                       "left_semi", by_content=True, broadcast=self.broadcast)
                   .select(STATE_MONTH).distinct().collect()]
-        in_months = F.col(STATE_MONTH).isin(*[m for m in months if m is not None])
-        if None in months:
-            in_months = in_months | F.col(STATE_MONTH).isNull()
-        earlier = (keyed(versions.where(in_months), touched, spec.key, "left_semi", by_content=True,
+        earlier = (keyed(versions.where(publish.in_dates(STATE_MONTH, months)), touched, spec.key, "left_semi", by_content=True,
                          broadcast=self.broadcast)
                    .drop(*OUTCOME_COLUMNS, STATE_MONTH)
                    .withColumn("fresh_copies", F.lit(0).cast("bigint"))
