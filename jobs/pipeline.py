@@ -181,27 +181,34 @@ def validate_and_stage(
     An incremental run (`key_state`) validates the new rows with the earlier versions of every
     key they touch, against the parent's rows as this run leaves them.
     `fault_point` names the fault-injection point that dies inside that job (lib/faults.py)."""
-    fresh = sources.read_source(spark, spec, files, settings.json_format)
-    raw, read = staging.read_counted(fresh, spec.name)
-    parent_rows = None
-    checks = []
+    # Read tasks sized to what the job reads: the new files, and in an incremental run the key
+    # state it looks earlier versions up in (GBs beside a day's MBs).
+    sizes = storage.file_sizes(spark, files)
     if key_state is not None:
-        touched = key_state.touched_keys(
-            spec, fresh, None if parent is None else (parent[0], parent[1].rows(spark)))
-        raw = key_state.rows_to_validate(spec, raw, touched)
-    if parent is not None:
-        parentage, parent_stage = parent
-        rows = parent_stage.rows(spark)
-        if key_state is not None:
-            rows = key_state.parent_rows_after(parentage, rows, raw)
-        parent_rows = ParentRows(parentage, rows)
-        checks = cross_source_checks(spec.name, reference.cross_source_actions, reference.first_rate_dates)
-    validation = validate_source(raw, spec, reference.suite_rules[spec.name], parent_rows, checks)
-    if fault_point:
-        validation = dataclasses.replace(validation, rows=faults.during(validation.rows, fault_point))
-    split = storage.split_bytes_for(storage.file_sizes(spark, files), spark.sparkContext.defaultParallelism)
-    spark.conf.set("spark.sql.files.maxPartitionBytes", str(split))
+        sizes.update(key_state.state_sizes(spec, None if parent is None else parent[0].parent))
+    spark.conf.set("spark.sql.files.maxPartitionBytes",
+                   str(storage.split_bytes_for(sizes, spark.sparkContext.defaultParallelism)))
     try:
+        fresh = sources.read_source(spark, spec, files, settings.json_format)
+        raw, read = staging.read_counted(fresh, spec.name)
+        parent_rows = None
+        checks = []
+        if key_state is not None:
+            # Read by three jobs (the months, the earlier versions, the staging): computed once.
+            touched = staging.materialized(spark, key_state.touched_keys(
+                spec, fresh, None if parent is None else (parent[0], parent[1].rows(spark))),
+                f"{staging_root}/_touched/{spec.name}")
+            raw = key_state.rows_to_validate(spec, raw, touched)
+        if parent is not None:
+            parentage, parent_stage = parent
+            rows = parent_stage.rows(spark)
+            if key_state is not None:
+                rows = key_state.parent_rows_after(parentage, rows, raw)
+            parent_rows = ParentRows(parentage, rows)
+            checks = cross_source_checks(spec.name, reference.cross_source_actions, reference.first_rate_dates)
+        validation = validate_source(raw, spec, reference.suite_rules[spec.name], parent_rows, checks)
+        if fault_point:
+            validation = dataclasses.replace(validation, rows=faults.during(validation.rows, fault_point))
         return staging.stage(validation, read, f"{staging_root}/{spec.name}")
     finally:
         spark.conf.unset("spark.sql.files.maxPartitionBytes")

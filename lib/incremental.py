@@ -26,7 +26,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -77,7 +77,8 @@ class Plan:
     files: dict[str, list[str]]            # source -> the files this run reads
     new_files: tuple[InputFile, ...]       # the files the processed-file log gains
     rebuild_reason: str | None = None      # why an incremental run rebuilds in full
-    recheck_rules: tuple[str, ...] = ()    # rules whose quarantined rows are validated again
+    # source -> the rules whose quarantined rows are validated again (--as-of moved on)
+    recheck_rules: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     lone_null_keys: tuple[str, ...] = ()   # sources whose rows with a missing key part meet
     #                                        earlier versions only as exact copies
 
@@ -126,14 +127,14 @@ def reference_fingerprint(rate_rows: Sequence, reason_rows: Sequence, suites: Ma
     return hashlib.sha256(content.encode()).hexdigest()
 
 
-def as_of_rules(suites: Mapping[str, Suite]) -> tuple[str, ...]:
-    """The rules whose outcome depends on --as-of (their kwargs use the `as_of` parameter)."""
+def as_of_rules(suite: Suite) -> tuple[str, ...]:
+    """The suite's rules whose outcome depends on --as-of (their kwargs use the `as_of`
+    parameter): only a source whose suite has one is searched for rows they quarantined."""
     def uses_as_of(value) -> bool:
         if isinstance(value, dict):
             return value.get("$PARAMETER") == "as_of" or any(uses_as_of(v) for v in value.values())
         return isinstance(value, list) and any(uses_as_of(v) for v in value)
-    return tuple(sorted({e["meta"]["rule"] for suite in suites.values() for e in suite.expectations
-                         if uses_as_of(e.get("kwargs", {}))}))
+    return tuple(sorted({e["meta"]["rule"] for e in suite.expectations if uses_as_of(e.get("kwargs", {}))}))
 
 
 def uniqueness_ignores_missing_keys(suite: Suite) -> bool:
@@ -207,7 +208,7 @@ def plan(spark: SparkSession, warehouse: str, mode: str, files: Mapping[str, lis
     new = tuple(f for f in listing if f.path not in processed)
     moved = last_as_of is None or as_of > last_as_of
     return Plan(INCREMENTAL, {s: [f.path for f in new if f.source == s] for s in SOURCES}, new,
-                recheck_rules=as_of_rules(suites) if moved else (),
+                recheck_rules={s: as_of_rules(suites[s]) for s in SOURCES} if moved else {},
                 lone_null_keys=tuple(s for s in SOURCES if uniqueness_ignores_missing_keys(suites[s])))
 
 
@@ -254,7 +255,7 @@ class KeyState:
     """The warehouse's versions of every key, as earlier runs left them."""
     spark: SparkSession
     warehouse: str
-    recheck_rules: tuple[str, ...]
+    recheck_rules: Mapping[str, tuple[str, ...]]  # see Plan
     lone_null_keys: tuple[str, ...]
     # The run's new files are small (`small_increment`): the keys they touch are shipped to every
     # task that reads the state, instead of shuffling the state (every key) to meet them.
@@ -262,6 +263,11 @@ class KeyState:
 
     def versions(self, source: str) -> DataFrame:
         return self.spark.read.format("delta").load(state_path(self.warehouse, source))
+
+    def state_sizes(self, spec: SourceSpec, parent: str | None) -> dict[str, int]:
+        """Bytes of the key state tables a source's validation reads: its own, and its parent's."""
+        return {state_path(self.warehouse, s): storage.tree_bytes(self.spark, state_path(self.warehouse, s))
+                for s in (spec.name, parent) if s is not None}
 
     def _touched(self, spec: SourceSpec, rows: DataFrame, content: Column) -> DataFrame:
         """Rows' keys, each with the content it stands for when a key part is missing and the
@@ -291,9 +297,9 @@ class KeyState:
             children = versions.join(parents, F.col(parentage.foreign_key) == F.col("_touched_parent"),
                                      "left_semi")
             keys = keys.unionByName(self._touched(spec, children, F.col("_content")))
-        if self.recheck_rules:
-            lifted = F.arrays_overlap(F.col("failed_rules.rule"),
-                                      F.array(*[F.lit(r) for r in self.recheck_rules]))
+        recheck = self.recheck_rules.get(spec.name, ())
+        if recheck:
+            lifted = F.arrays_overlap(F.col("failed_rules.rule"), F.array(*[F.lit(r) for r in recheck]))
             keys = keys.unionByName(self._touched(spec, versions.where(lifted), F.col("_content")))
         return keys.distinct()
 

@@ -69,6 +69,13 @@ def read_counted(raw: DataFrame, source: str) -> tuple[DataFrame, Observation]:
     return raw.observe(observation, F.count(F.lit(1)).alias("rows_read")), observation
 
 
+def materialized(spark: SparkSession, frame: DataFrame, path: str) -> DataFrame:
+    """`frame` written once to `path` and read back: a small frame that later jobs read more
+    than once (the keys an incremental run touches) is computed once, not once per job."""
+    frame.write.mode("overwrite").parquet(path)
+    return spark.read.parquet(path)
+
+
 def stage(validation: Validation, read: Observation, path: str) -> StagedSource:
     """Write the validated rows to `path` in one job and return them with their counts."""
     counted = Observation(f"{validation.source}_counts")

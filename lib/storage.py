@@ -115,6 +115,14 @@ def file_statuses(spark: SparkSession, files: list[str]) -> dict[str, tuple[int,
     return statuses
 
 
+def tree_bytes(spark: SparkSession, path: str) -> int:
+    """Bytes of every file under `path` (a Delta table's data files, its log and any files
+    removed but not yet vacuumed): one summary call on the driver."""
+    jvm, conf = _hadoop(spark)
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    return int(hadoop_path.getFileSystem(conf).getContentSummary(hadoop_path).getLength())
+
+
 def total_bytes(spark: SparkSession, files: list[str]) -> int:
     """Bytes of raw text in `files`: a .gz file counts GZIP_INFLATION times its size on storage.
 

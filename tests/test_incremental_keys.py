@@ -7,7 +7,7 @@ import copy
 from chispa import assert_df_equality
 from pyspark.sql import types as T
 
-from lib.incremental import KeyState, keyed, uniqueness_ignores_missing_keys
+from lib.incremental import KeyState, as_of_rules, keyed, uniqueness_ignores_missing_keys
 from lib.quality.suites import load_suites
 from lib.schemas import SOURCE_SPECS, SOURCES
 
@@ -22,6 +22,13 @@ def test_the_project_suites_ignore_rows_with_a_missing_key_in_every_uniqueness_r
 
     assert {s: uniqueness_ignores_missing_keys(suites[s]) for s in SOURCES} == {
         "orders": True, "transactions": True, "chargebacks": True}
+
+
+def test_only_a_suite_with_a_rule_on_as_of_has_quarantined_rows_a_later_as_of_can_lift(repo_root):
+    suites = load_suites(str(repo_root / "expectations"), SOURCES)
+
+    assert {s: as_of_rules(suites[s]) for s in SOURCES} == {
+        "orders": (), "transactions": ("timestamp_after_as_of",), "chargebacks": ()}
 
 
 def test_a_compound_uniqueness_rule_that_counts_partly_missing_keys_makes_the_key_match_every_version(repo_root):
@@ -55,8 +62,8 @@ def test_a_key_matches_all_its_versions_and_a_missing_key_only_its_own_content(s
 def test_a_touched_row_carries_its_content_only_when_its_key_is_missing_and_its_source_allows_it(spark):
     rows = spark.createDataFrame([("t1", 11), (None, 12)], KEYS)
     spec = SOURCE_SPECS["transactions"]
-    alone = KeyState(spark, "/nonexistent", (), ("transactions",))
-    by_key = KeyState(spark, "/nonexistent", (), ())
+    alone = KeyState(spark, "/nonexistent", {}, ("transactions",))
+    by_key = KeyState(spark, "/nonexistent", {}, ())
 
     assert_df_equality(alone._touched(spec, rows, rows["_content"]),
                        spark.createDataFrame([("t1", None), (None, 12)], KEYS), ignore_row_order=True)
