@@ -312,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
     parser.add_argument("--keep-data", action="store_true",
                         help="keep data this run generated or split (data found in place is never deleted)")
+    parser.add_argument("--base-warehouse", default=None,
+                        help="keep the base warehouse here, and reuse it when a completed base run is "
+                             "already there (the base run is untimed for the goal)")
     args = parser.parse_args(argv)
     Path(args.results).mkdir(parents=True, exist_ok=True)
     work = Path(args.work_dir or tempfile.gettempdir())
@@ -326,10 +329,23 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rows": args.rows, "as_of": AS_OF,
         "base_as_of": BASE_AS_OF, "goal": GOAL, "split": stats, "machine": machine(), "runs": [],
     }
-    base_warehouse = Path(tempfile.mkdtemp(prefix="bench-inc-base-", dir=work)) / "warehouse"
+    kept = args.base_warehouse is not None
+    base_warehouse = (Path(args.base_warehouse) if kept
+                      else Path(tempfile.mkdtemp(prefix="bench-inc-base-", dir=work)) / "warehouse")
     try:
-        base = timed("base", 0, pipeline(reset_incremental_input(split), base_warehouse, BASE_AS_OF, "full", "base"),
-                     base_warehouse, "base", args, results)
+        logged = logged_run(base_warehouse, "base") if kept else {}
+        # completed: run_log's totals are written when the last table is
+        reusable = kept and all(isinstance(logged.get(s), dict) and logged[s]["total_rows_read"] is not None
+                                for s in ("orders", "transactions", "chargebacks"))
+        if reusable:
+            reset_incremental_input(split)
+            print(f"reusing the base warehouse {base_warehouse}", flush=True)
+            results["base_reused"] = str(base_warehouse)
+        else:
+            shutil.rmtree(base_warehouse, ignore_errors=True)
+        base = ({"status": "ok"} if reusable else
+                timed("base", 0, pipeline(reset_incremental_input(split), base_warehouse, BASE_AS_OF, "full", "base"),
+                      base_warehouse, "base", args, results))
         if base["status"] != "ok":
             print(f"bench/incremental.py: the base run failed; see {base['log']}", file=sys.stderr)
             return 1
@@ -341,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     incremental_run(split, base_warehouse, work, rep, args, results)
     finally:
-        shutil.rmtree(base_warehouse.parent, ignore_errors=True)
+        if not kept:
+            shutil.rmtree(base_warehouse.parent, ignore_errors=True)
         if not args.keep_data:
             if not split_existed:
                 shutil.rmtree(split, ignore_errors=True)
