@@ -151,13 +151,17 @@ def load_reference(spark: SparkSession, settings: Settings, as_of: dt.datetime) 
 
 
 def discover_inputs(spark: SparkSession, input_dir: str) -> dict[str, list[str]]:
-    """Every source's files. A missing source or a CSV file whose header is wrong stops the run
-    here, before any job has read a row."""
-    files = {s: storage.source_files(spark, input_dir, s) for s in SOURCES}
+    """Every source's files. A missing source stops the run here, before any job has run."""
+    return {s: storage.source_files(spark, input_dir, s) for s in SOURCES}
+
+
+def check_headers(spark: SparkSession, files: dict[str, list[str]]) -> None:
+    """A CSV file this run reads whose header is wrong stops it before any job reads a row. An
+    incremental run checks its new files only: the others were checked when they were read (a
+    file's first bytes each, but a raw zone gains files every day)."""
     for source, spec in SOURCE_SPECS.items():
         if spec.file_format == "csv":
             sources.check_csv_headers(spark, files[source])
-    return files
 
 
 def settings_for(spark: SparkSession, files: dict[str, list[str]], settings: Settings) -> dict[str, str]:
@@ -291,6 +295,7 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
         try:
             plan = incremental.plan(spark, args.warehouse, args.mode, files, as_of,
                                     reference.fingerprint, reference.suites)
+            check_headers(spark, plan.files)
             if plan.rebuild_reason:
                 print(f"--mode incremental: {plan.rebuild_reason}")
             elif plan.incremental:

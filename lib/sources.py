@@ -42,7 +42,7 @@ def check_csv_headers(spark: SparkSession, files: list[str]) -> None:
 
 def read_csv_source(spark: SparkSession, spec: SourceSpec, files: list[str]) -> DataFrame:
     """Every line but blank ones and header lines; the files' headers are checked once, when
-    the inputs are discovered (`check_csv_headers`), before any job reads them."""
+    the run's files are known (`check_csv_headers`), before any job reads them."""
     schema = ", ".join(f"{c} string" for c in CHARGEBACK_CSV_COLUMNS) + ", _corrupt string"
     lines = (
         spark.read.text(files)

@@ -260,6 +260,22 @@ def test_a_changed_processed_file_stops_the_run(spark, chain, tmp_path, how):
     assert table_versions(warehouse) == before
 
 
+def test_a_new_csv_file_with_a_wrong_header_stops_the_run(spark, chain, tmp_path):
+    """The headers of an incremental run's new files are checked (the processed ones were, when
+    they were read): the run stops with one line naming the file, before it publishes."""
+    warehouse = Path(shutil.copytree(chain.warehouse, tmp_path / "warehouse"))
+    before = table_versions(warehouse)
+    wrong = chain.input_dir / "chargebacks" / "part-late-wrong-header.csv"
+    wrong.write_text("transaction_id,dispute_date,amount,reason,status,resolution_date\n")
+    try:
+        result = run_job(spark, chain.input_dir, warehouse, BATCH_AS_OF[-1], "incremental", "refused-header",
+                         chain.conf)
+    finally:
+        wrong.unlink()
+    assert_refused(result, str(wrong), "CSV header must be exactly")
+    assert table_versions(warehouse) == before
+
+
 def test_an_earlier_as_of_stops_the_run(spark, chain, tmp_path):
     warehouse = Path(shutil.copytree(chain.warehouse, tmp_path / "warehouse"))
     before = table_versions(warehouse)
