@@ -12,8 +12,9 @@ that dies on the way is never taken for a complete one (and the next one rebuild
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
@@ -26,6 +27,9 @@ from lib.schemas import SOURCE_SPECS, SOURCES
 from lib.staging import SourceCounts, StagedSource
 
 PUBLISH_THREADS = 4
+# An incremental run's writes are small MERGEs, mostly waiting on Delta's log and commits and on
+# one-task stages: more of them at once keep the two cores busy.
+INCREMENT_THREADS = 8
 CLEAN_PARTITIONS = {"orders": "order_date", "transactions": "txn_date", "chargebacks": "chargeback_date"}
 METRIC_PARTITIONS = ["txn_date", "payment_method"]
 Totals = tuple[int, int, int, int]  # rows read, valid, quarantined, duplicates dropped
@@ -82,21 +86,23 @@ def publish_run(spark: SparkSession, warehouse: str, run: RunRecord, plan: Plan,
     log_run(None, None)
     with publish.commit_metadata(spark, run.run_id):
         if plan.incremental:
-            # The clean tables and the quarantine first: the quarantine's MERGE finds the rows it
-            # replaces in the key state, which changes second, with the metrics of the dates
-            # the validated rows reach (recomputed from the clean tables as just merged).
+            # One wave: the quarantine's MERGE finds the rows it replaces in the key state as it
+            # was before this run (a pinned version), so the state's MERGEs need not wait for
+            # it; the metrics of the dates the validated rows reach are recomputed from the
+            # clean tables as merged, so they wait for those MERGEs.
             validated = [s for s in SOURCES if counts[s].rows_validated > 0]
             dates = {s: _version_dates(rows[s], s) for s in validated}
-            writes.update(_increment_writes(spark, warehouse, run.run_id, plan, dates, rows, clean,
-                                            quarantine, processed, guarded))
-            versions = _run_all(writes)
             payment_dates = [d for d in dates.get("transactions", []) if d is not None]
             cohort_dates = sorted(set(payment_dates) | set(_cohort_dates(rows["chargebacks"])))
-            versions.update(_run_all({
-                **_metric_writes(spark, warehouse, run.run_id, payment_dates, cohort_dates, guarded),
-                **{f"_state/{s}": lambda s=s: _replace_state(warehouse, s, rows[s], dates[s], run.run_id, guarded)
-                   for s in validated},
-            }))
+            writes.update(_increment_writes(spark, warehouse, run.run_id, plan, dates, rows, clean,
+                                            quarantine, processed, guarded))
+            metric_writes = _metric_writes(spark, warehouse, run.run_id, payment_dates, cohort_dates, guarded)
+            writes.update(metric_writes)
+            writes.update({f"_state/{s}": lambda s=s: _replace_state(warehouse, s, rows[s], dates[s], run.run_id, guarded)
+                           for s in validated})
+            merged_first = [s for s in ("transactions", "chargebacks") if s in writes]
+            versions = _run_all(writes, after={m: merged_first for m in metric_writes},
+                                threads=INCREMENT_THREADS)
             totals = {s: state_totals(spark, warehouse, s) for s in SOURCES}
         else:
             writes.update(_full_writes(warehouse, run.run_id, counts, rows, clean, quarantine,
@@ -107,14 +113,27 @@ def publish_run(spark: SparkSession, warehouse: str, run: RunRecord, plan: Plan,
     log_run(versions, totals)
 
 
-def _run_all(writes: Mapping[str, Callable[[], int | None]]) -> dict[str, int]:
+def _run_all(writes: Mapping[str, Callable[[], int | None]], after: Mapping[str, Sequence[str]] | None = None,
+             threads: int = PUBLISH_THREADS) -> dict[str, int]:
     """The writes, a few at a time (each ends in a one-task stage and a driver-side Delta
-    commit: a few at a time keep both cores busy). Every write is attempted; the first error is
-    raised after all have finished, so none is left half-way when the run reports failure.
-    A write that had nothing to change returns None and is left out."""
-    with ThreadPoolExecutor(max_workers=PUBLISH_THREADS) as pool:
-        outcomes = {name: pool.submit(write) for name, write in writes.items()}
-        versions = {name: outcome.result() for name, outcome in outcomes.items()}
+    commit: a few at a time keep both cores busy); `after` names the writes each one waits for.
+    Every write is attempted, unless one it waits for failed; the first error is raised after
+    all have finished, so none is left half-way when the run reports failure. A write that had
+    nothing to change returns None and is left out."""
+    after = after or {}
+    # the writes that wait go last: a thread that waits holds no write it waits for in the queue
+    order = sorted(writes, key=lambda name: bool(after.get(name)))
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        outcomes: dict[str, Future] = {}
+
+        def waiting(name: str) -> int | None:
+            for first in after.get(name, ()):
+                outcomes[first].result()
+            return writes[name]()
+
+        for name in order:
+            outcomes[name] = pool.submit(waiting, name)
+        versions = {name: outcomes[name].result() for name in order}
     return {name: v for name, v in versions.items() if v is not None}
 
 
@@ -177,12 +196,14 @@ def _increment_writes(spark, warehouse, run_id, plan: Plan, dates: Mapping[str, 
     if dates:
         # The quarantined versions of the keys validated again leave the quarantine; their rows
         # as validated now come in (the reasons may have changed). A quarantine row is known by
-        # (source, file, raw text), as the key state kept it.
+        # (source, file, raw text), as the key state kept it before this run: its version is
+        # pinned, as the state's own MERGEs run beside this one.
         earlier = None
         for s in dates:
             key = list(SOURCE_SPECS[s].key)
-            versions = (spark.read.format("delta").load(incremental.state_path(warehouse, s))
-                        .where(publish.in_dates(incremental.STATE_MONTH, _months(dates[s]))))
+            state = incremental.state_path(warehouse, s)
+            versions = (spark.read.format("delta").option("versionAsOf", publish.latest_version(spark, state))
+                        .load(state).where(publish.in_dates(incremental.STATE_MONTH, _months(dates[s]))))
             # (key, content): a version's content stays its own through every run; an earlier
             # row of a key that this run did not validate (a missing key's other contents) stays
             rows_of = (incremental.keyed(versions, rows[s].select(*key, "_content"), [*key, "_content"], "left_semi")
@@ -219,7 +240,7 @@ def _cohort_dates(chargebacks: DataFrame) -> list[dt.date]:
 def _metric_writes(spark, warehouse, run_id, payment_dates: list[dt.date], cohort_dates: list[dt.date],
                    guarded) -> dict[str, Callable[[], int | None]]:
     """The metrics of the dates a run can change, each table replacing only the dates whose rows
-    changed. payment_metrics: the dates of the transactions it validated (every version, before
+    changed; the writes read the clean tables, so they run after the clean MERGEs. payment_metrics: the dates of the transactions it validated (every version, before
     and after), from the clean transactions of those dates as this run left them.
     chargeback_metrics: those dates and the cohorts of the chargebacks it validated, from their
     clean chargebacks and their payment metrics (recomputed, or as published for a date whose
@@ -246,20 +267,36 @@ def _metric_writes(spark, warehouse, run_id, payment_dates: list[dt.date], cohor
             guarded(name, recomputed.where(F.col("txn_date").isin(*changed))),
             publish.table_path(warehouse, name), "txn_date", changed, METRIC_PARTITIONS, run_id)
 
+    guard = threading.Lock()
+    held: dict[str, DataFrame] = {}
+
+    def recomputed_payments() -> DataFrame:
+        """The payment metrics of `payment_dates`, computed once for both writes, when the
+        first of them runs: after the clean MERGEs, which both wait for."""
+        with guard:
+            if "payments" not in held:
+                held["payments"] = on_driver(metrics.payment_metrics(
+                    faults.during(of_dates("transactions", payment_dates), "metrics")))
+            return held["payments"]
+
+    def cohort_payments() -> DataFrame:
+        """The cohorts' payment metrics: recomputed where their transactions changed, as
+        published for the others."""
+        unchanged = sorted(set(cohort_dates) - set(payment_dates))
+        if not payment_dates:
+            return of_dates("payment_metrics", unchanged)
+        if not unchanged:
+            return recomputed_payments()
+        return recomputed_payments().unionByName(of_dates("payment_metrics", unchanged))
+
     writes: dict[str, Callable[[], int | None]] = {}
-    payments = None
     if payment_dates:
-        payments = on_driver(metrics.payment_metrics(
-            faults.during(of_dates("transactions", payment_dates), "metrics")))
-        writes["payment_metrics"] = lambda: replace_changed("payment_metrics", payments, payment_dates)
-    unchanged = sorted(set(cohort_dates) - set(payment_dates))
-    if unchanged:
-        published = of_dates("payment_metrics", unchanged)
-        payments = published if payments is None else payments.unionByName(published)
+        writes["payment_metrics"] = lambda: replace_changed("payment_metrics", recomputed_payments(), payment_dates)
     if cohort_dates:
         writes["chargeback_metrics"] = lambda: replace_changed(
             "chargeback_metrics",
-            on_driver(metrics.chargeback_metrics(payments, of_dates("chargebacks", cohort_dates))), cohort_dates)
+            on_driver(metrics.chargeback_metrics(cohort_payments(), of_dates("chargebacks", cohort_dates))),
+            cohort_dates)
     return writes
 
 
