@@ -266,8 +266,8 @@ class KeyState:
 
     def state_sizes(self, spec: SourceSpec, parent: str | None) -> dict[str, int]:
         """Bytes of the key state tables a source's validation reads: its own, and its parent's."""
-        return {state_path(self.warehouse, s): storage.tree_bytes(self.spark, state_path(self.warehouse, s))
-                for s in (spec.name, parent) if s is not None}
+        paths = [state_path(self.warehouse, s) for s in (spec.name, parent) if s is not None]
+        return {path: storage.tree_bytes(self.spark, path) for path in paths}
 
     def _touched(self, spec: SourceSpec, rows: DataFrame, content: Column) -> DataFrame:
         """Rows' keys, each with the content it stands for when a key part is missing and the

@@ -240,8 +240,9 @@ def _cohort_dates(chargebacks: DataFrame) -> list[dt.date]:
 def _metric_writes(spark, warehouse, run_id, payment_dates: list[dt.date], cohort_dates: list[dt.date],
                    guarded) -> dict[str, Callable[[], int | None]]:
     """The metrics of the dates a run can change, each table replacing only the dates whose rows
-    changed; the writes read the clean tables, so they run after the clean MERGEs. payment_metrics: the dates of the transactions it validated (every version, before
-    and after), from the clean transactions of those dates as this run left them.
+    changed; the writes read the clean tables, so they run after the clean MERGEs.
+    payment_metrics: the dates of the transactions it validated (every version, before and
+    after), from the clean transactions of those dates as this run left them.
     chargeback_metrics: those dates and the cohorts of the chargebacks it validated, from their
     clean chargebacks and their payment metrics (recomputed, or as published for a date whose
     transactions did not change: a late chargeback reads its cohort's few metric rows, not

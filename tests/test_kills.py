@@ -409,9 +409,9 @@ def test_kills_over_published_tables_then_a_rerun_with_the_same_run_id_equals_an
 
 def test_a_killed_incremental_run_then_a_rerun_equals_one_full_run_over_every_file(spark, inputs, tmp_path):
     """A raw zone that grows by a day: yesterday's warehouse, then today's incremental run killed
-    before it publishes and, from yesterday's warehouse again, twice half-way through publishing; the rerun (which finds the
-    half-published run and rebuilds in full) publishes exactly what one full run over every file
-    does. While killed, every replaced table is yesterday's version or that one."""
+    before it publishes and, from yesterday's warehouse again, twice half-way through
+    publishing; the rerun (which finds the half-published run and rebuilds in full) publishes
+    exactly what one full run over every file does. While killed, every replaced table is yesterday's version or that one."""
     raw, yesterday = tmp_path / "raw", []
     for source in ("orders", "transactions", "chargebacks"):
         first, *rest = sorted((inputs["new"] / source).iterdir())
@@ -447,7 +447,8 @@ def test_a_killed_incremental_run_then_a_rerun_equals_one_full_run_over_every_fi
         if point == "validated":
             assert all(after[t].version == before[t].version for t in TABLES), point
         else:
-            assert after[point.removeprefix("publish:")].version == before[point.removeprefix("publish:")].version
+            killed_table = point.removeprefix("publish:")
+            assert after[killed_table].version == before[killed_table].version
             assert run_statuses(after["run_log"])["daily-run"] == {"publishing"}
         if point == "publish:chargeback_metrics":
             # the metrics wait for the clean MERGEs they read: those were published, as a full run has them
