@@ -194,15 +194,22 @@ def validate_and_stage(
                    str(storage.split_bytes_for(sizes, spark.sparkContext.defaultParallelism)))
     try:
         fresh = sources.read_source(spark, spec, files, settings.json_format)
+        if key_state is not None:
+            # The new rows are read by the touched keys' job and the staging job: parsed once.
+            fresh = staging.materialized(spark, fresh, f"{staging_root}/_new/{spec.name}")
         raw, read = staging.read_counted(fresh, spec.name)
         parent_rows = None
         checks = []
+        earlier_path = None
         if key_state is not None:
-            # Read by three jobs (the months, the earlier versions, the staging): computed once.
+            # Each read by two or three jobs (the months, the earlier versions, the staging, the
+            # parent rows the validated rows name, the quarantine's MERGE): computed once.
             touched = staging.materialized(spark, key_state.touched_keys(
                 spec, fresh, None if parent is None else (parent[0], parent[1].rows(spark))),
                 f"{staging_root}/_touched/{spec.name}")
-            raw = key_state.rows_to_validate(spec, raw, touched)
+            earlier_path = f"{staging_root}/_earlier/{spec.name}"
+            earlier = staging.materialized(spark, key_state.earlier_versions(spec, touched), earlier_path)
+            raw = key_state.rows_to_validate(spec, raw, earlier)
         if parent is not None:
             parentage, parent_stage = parent
             rows = parent_stage.rows(spark)
@@ -213,7 +220,8 @@ def validate_and_stage(
         validation = validate_source(raw, spec, reference.suite_rules[spec.name], parent_rows, checks)
         if fault_point:
             validation = dataclasses.replace(validation, rows=faults.during(validation.rows, fault_point))
-        return staging.stage(validation, read, f"{staging_root}/{spec.name}")
+        return dataclasses.replace(staging.stage(validation, read, f"{staging_root}/{spec.name}"),
+                                   earlier_path=earlier_path)
     finally:
         spark.conf.unset("spark.sql.files.maxPartitionBytes")
 

@@ -34,7 +34,7 @@ from pyspark.sql import functions as F, types as T
 
 from lib import publish, storage
 from lib.errors import UserError
-from lib.quality.referential import Parentage
+from lib.quality.referential import PARENTAGE, Parentage
 from lib.quality.split import as_read_this_run, content_hash
 from lib.quality.suites import Suite
 from lib.schemas import RUN_COMPLETED, SOURCE_SPECS, SOURCES, SourceSpec
@@ -51,6 +51,10 @@ RUN_COLUMNS = ("fresh", "fresh_copies")
 # are mostly that month's, so a MERGE rewrites that month's files, not the whole state.
 STATE_MONTH = "_state_month"
 STATE_DATE_OF = {"orders": "timestamp", "transactions": "timestamp", "chargebacks": "dispute_date"}
+# A 64-bit hash of each row's key, and of its parent's key (null where it names none): the months
+# that may hold a key are found from these and the month alone, without decoding a string of the
+# state's millions of rows; only those months are then searched for the exact key.
+KEY_HASH, PARENT_HASH = "_key_hash", "_parent_hash"
 
 PROCESSED_FILES_SCHEMA = T.StructType([
     T.StructField("source", T.StringType(), False),
@@ -110,9 +114,26 @@ def state_path(warehouse: str, source: str) -> str:
 
 def as_state(staged_rows: DataFrame, source: str) -> DataFrame:
     """Staged rows as the key state keeps them: the same whichever run read them, with the month
-    it is partitioned by."""
-    return (staged_rows.drop(*RUN_COLUMNS)
-            .withColumn(STATE_MONTH, F.trunc(F.col(STATE_DATE_OF[source]), "month")))
+    it is partitioned by and the hashes its months are searched by (`state_columns`)."""
+    state = (staged_rows.drop(*RUN_COLUMNS)
+             .withColumn(STATE_MONTH, F.trunc(F.col(STATE_DATE_OF[source]), "month"))
+             .withColumn(KEY_HASH, key_hash(SOURCE_SPECS[source].key)))
+    parentage = PARENTAGE.get(source)
+    if parentage is None:
+        return state
+    return state.withColumn(PARENT_HASH, F.when(F.col(parentage.foreign_key).isNotNull(),
+                                                key_hash([parentage.foreign_key])))
+
+
+def state_columns(source: str) -> tuple[str, ...]:
+    """The columns the key state adds to a staged row (`as_state`)."""
+    return (STATE_MONTH, KEY_HASH) + ((PARENT_HASH,) if source in PARENTAGE else ())
+
+
+def key_hash(columns: Sequence[str]) -> Column:
+    """A key's 64-bit hash: equal keys hash alike (a null part is skipped), so the rows whose
+    hash matches are a superset of those whose key does."""
+    return F.xxhash64(*columns)
 
 
 def reference_fingerprint(rate_rows: Sequence, reason_rows: Sequence, suites: Mapping[str, Suite],
@@ -181,7 +202,7 @@ def plan(spark: SparkSession, warehouse: str, mode: str, files: Mapping[str, lis
         return everything
     if not _has_state(spark, warehouse):
         return _rebuild(everything, "the warehouse has no earlier incremental state: a full run")
-    if not all(STATE_MONTH in spark.read.format("delta").load(state_path(warehouse, s)).columns
+    if not all(set(state_columns(s)) <= set(spark.read.format("delta").load(state_path(warehouse, s)).columns)
                for s in SOURCES):
         return _rebuild(everything, "the key state was written by an older version: rebuilding in full")
     previous = last_run(spark, warehouse)
@@ -269,6 +290,24 @@ class KeyState:
         paths = [state_path(self.warehouse, s) for s in (spec.name, parent) if s is not None]
         return {path: storage.tree_bytes(self.spark, path) for path in paths}
 
+    def months_holding(self, source: str, hash_column: str, keys: DataFrame,
+                       columns: Sequence[str]) -> list[dt.date | None]:
+        """The months of `source`'s key state that may hold a row whose `hash_column` is the hash
+        of `columns` of one of `keys`, read from the hash, the month and `_content` alone: a
+        superset (two keys can share a hash) that an exact join then narrows. A key row whose
+        `_content` is set (`touched_keys`: a missing key part) stands for that content only: the
+        rows missing a key part share a hash, and are in every month."""
+        by_content = "_content" in keys.columns
+        wanted = keys.select(key_hash(columns).alias("_wanted"),
+                             *([F.col("_content").alias("_wanted_content")] if by_content else [])).distinct()
+        if self.broadcast:
+            wanted = F.broadcast(wanted)
+        matches = F.col(hash_column) == F.col("_wanted")
+        if by_content:
+            matches = matches & (F.col("_wanted_content").isNull() | (F.col("_content") == F.col("_wanted_content")))
+        state = self.versions(source).select(hash_column, STATE_MONTH, *(["_content"] if by_content else []))
+        return [r[0] for r in state.join(wanted, matches, "left_semi").select(STATE_MONTH).distinct().collect()]
+
     def _touched(self, spec: SourceSpec, rows: DataFrame, content: Column) -> DataFrame:
         """Rows' keys, each with the content it stands for when a key part is missing and the
         source's uniqueness rules ignore such rows (`Plan.lone_null_keys`), else with none (all
@@ -292,10 +331,11 @@ class KeyState:
             parentage, parent_rows = parent
             parent_key = SOURCE_SPECS[parentage.parent].key[0]
             parents = parent_rows.select(F.col(parent_key).alias("_touched_parent")).distinct()
+            months = self.months_holding(spec.name, PARENT_HASH, parents, ["_touched_parent"])
             if self.broadcast:
                 parents = F.broadcast(parents)
-            children = versions.join(parents, F.col(parentage.foreign_key) == F.col("_touched_parent"),
-                                     "left_semi")
+            children = (versions.where(publish.in_dates(STATE_MONTH, months))
+                        .join(parents, F.col(parentage.foreign_key) == F.col("_touched_parent"), "left_semi"))
             keys = keys.unionByName(self._touched(spec, children, F.col("_content")))
         recheck = self.recheck_rules.get(spec.name, ())
         if recheck:
@@ -303,23 +343,27 @@ class KeyState:
             keys = keys.unionByName(self._touched(spec, versions.where(lifted), F.col("_content")))
         return keys.distinct()
 
-    def rows_to_validate(self, spec: SourceSpec, fresh: DataFrame, touched: DataFrame) -> DataFrame:
-        """The new rows, and every earlier version of the keys in `touched`, as the validation
-        takes them (`split.VERSION_COLUMNS` set; `fresh` only on the new ones).
+    def earlier_versions(self, spec: SourceSpec, touched: DataFrame) -> DataFrame:
+        """Every version the state holds of the keys in `touched` (`touched_keys`), as the last
+        run left them, outcome columns included: validated again with the new rows, and, where
+        they were quarantined, the quarantine rows this run replaces.
 
-        The versions are found in two passes: the months that hold a touched key, from the key
-        columns alone (a few narrow columns of every row, and a list of months to the driver),
+        Found in two passes: the months that may hold a touched key, from the key hashes alone
+        (`months_holding`: one long column of every row, and a list of months to the driver),
         then the whole rows of those months only (a new key has no earlier version at all)."""
-        versions = self.versions(spec.name)
-        months = [r[0] for r in keyed(versions.select(*spec.key, "_content", STATE_MONTH), touched, spec.key,
-                                      "left_semi", by_content=True, broadcast=self.broadcast)
-                  .select(STATE_MONTH).distinct().collect()]
-        earlier = (keyed(versions.where(publish.in_dates(STATE_MONTH, months)), touched, spec.key, "left_semi", by_content=True,
-                         broadcast=self.broadcast)
-                   .drop(*OUTCOME_COLUMNS, STATE_MONTH)
-                   .withColumn("fresh_copies", F.lit(0).cast("bigint"))
-                   .withColumn("fresh", F.lit(False)))
-        return as_read_this_run(fresh, spec).unionByName(earlier, allowMissingColumns=True)
+        months = self.months_holding(spec.name, KEY_HASH, touched, spec.key)
+        return (keyed(self.versions(spec.name).where(publish.in_dates(STATE_MONTH, months)), touched, spec.key,
+                      "left_semi", by_content=True, broadcast=self.broadcast)
+                .drop(*state_columns(spec.name)))
+
+    @staticmethod
+    def rows_to_validate(spec: SourceSpec, fresh: DataFrame, earlier: DataFrame) -> DataFrame:
+        """The new rows and the earlier versions (`earlier_versions`) as the validation takes
+        them (`split.VERSION_COLUMNS` set; `fresh` only on the new ones)."""
+        return as_read_this_run(fresh, spec).unionByName(
+            earlier.drop(*OUTCOME_COLUMNS)
+            .withColumn("fresh_copies", F.lit(0).cast("bigint"))
+            .withColumn("fresh", F.lit(False)), allowMissingColumns=True)
 
     def parent_rows_after(self, parentage: Parentage, validated: DataFrame,
                           children: DataFrame) -> DataFrame:
@@ -331,8 +375,9 @@ class KeyState:
         # a missing foreign key names no parent (the referential join is an equality)
         named = (children.select(F.col(parentage.foreign_key).alias(parent_key))
                  .where(F.col(parent_key).isNotNull()).distinct())
-        earlier = keyed(self.versions(parentage.parent).select(*columns), named, [parent_key], "left_semi",
-                        broadcast=self.broadcast)
+        months = self.months_holding(parentage.parent, KEY_HASH, named, [parent_key])
+        earlier = keyed(self.versions(parentage.parent).where(publish.in_dates(STATE_MONTH, months))
+                        .select(*columns), named, [parent_key], "left_semi", broadcast=self.broadcast)
         untouched = keyed(earlier, validated.select(parent_key).distinct(), [parent_key], "left_anti",
                           broadcast=self.broadcast)
         return untouched.unionByName(keyed(validated.select(*columns), named, [parent_key], "left_semi"))

@@ -86,19 +86,19 @@ def publish_run(spark: SparkSession, warehouse: str, run: RunRecord, plan: Plan,
     log_run(None, None)
     with publish.commit_metadata(spark, run.run_id):
         if plan.incremental:
-            # One wave: the quarantine's MERGE finds the rows it replaces in the key state as it
-            # was before this run (a pinned version), so the state's MERGEs need not wait for
-            # it; the metrics of the dates the validated rows reach are recomputed from the
-            # clean tables as merged, so they wait for those MERGEs.
+            # One wave: what each table loses is known from the earlier versions the validation
+            # staged (the key state as it was before this run), so no write waits for another,
+            # but the metrics of the dates the validated rows reach: they are recomputed from
+            # the clean tables as merged.
             validated = [s for s in SOURCES if counts[s].rows_validated > 0]
-            dates = {s: _version_dates(rows[s], s) for s in validated}
-            payment_dates = [d for d in dates.get("transactions", []) if d is not None]
+            payment_dates = _payment_dates(rows["transactions"]) if "transactions" in validated else []
             cohort_dates = sorted(set(payment_dates) | set(_cohort_dates(rows["chargebacks"])))
-            writes.update(_increment_writes(spark, warehouse, run.run_id, plan, dates, rows, clean,
+            earlier = {s: EarlierVersions.of(staged[s].earlier_rows(spark), s) for s in validated}
+            writes.update(_increment_writes(warehouse, run.run_id, plan, earlier, rows, clean,
                                             quarantine, processed, guarded))
             metric_writes = _metric_writes(spark, warehouse, run.run_id, payment_dates, cohort_dates, guarded)
             writes.update(metric_writes)
-            writes.update({f"_state/{s}": lambda s=s: _replace_state(warehouse, s, rows[s], dates[s], run.run_id, guarded)
+            writes.update({f"_state/{s}": lambda s=s: _replace_state(warehouse, s, rows[s], earlier[s], run.run_id, guarded)
                            for s in validated})
             merged_first = [s for s in ("transactions", "chargebacks") if s in writes]
             versions = _run_all(writes, after={m: merged_first for m in metric_writes},
@@ -165,13 +165,11 @@ def _full_writes(warehouse, run_id, counts: Mapping[str, SourceCounts], rows, cl
     }
 
 
-def _version_dates(rows: DataFrame, source: str) -> list[dt.date | None]:
-    """The dates of every version a run validated (`STATE_DATE_OF`, as a date): the partitions
-    of the clean table, and the months of the key state, that hold the rows their keys had
-    before (each earlier version was validated again, and an exact copy has the same date).
-    Distinct dates: bounded by the calendar, not by the rows."""
-    date = F.to_date(F.col(incremental.STATE_DATE_OF[source]))
-    return [r.d for r in rows.select(date.alias("d")).distinct().collect()]
+def _payment_dates(transactions: DataFrame) -> list[dt.date]:
+    """The dates of every transaction version a run validated, new and earlier: their payment
+    metrics can change. Distinct dates: bounded by the calendar, not by the rows."""
+    date = F.to_date(F.col(incremental.STATE_DATE_OF["transactions"]))
+    return [r.d for r in transactions.select(date.alias("d")).distinct().collect() if r.d is not None]
 
 
 def _months(dates: list[dt.date | None]) -> list[dt.date | None]:
@@ -179,55 +177,78 @@ def _months(dates: list[dt.date | None]) -> list[dt.date | None]:
                   key=lambda d: (d is None, d))
 
 
-def _increment_writes(spark, warehouse, run_id, plan: Plan, dates: Mapping[str, list], rows, clean,
+@dataclass(frozen=True)
+class EarlierVersions:
+    """The key state's rows of the keys a run validated again, as the last run left them
+    (`StagedSource.earlier_rows`): what each table the run replaces rows of loses. Most keys a
+    day's files bring are new; then a table has nothing to lose, and the run appends to it."""
+    rows: DataFrame
+    valid_dates: list[dt.date]            # dates of the versions that were valid: in the clean table
+    dates: list[dt.date | None]           # dates of every version: the key state's months
+    quarantined: bool                     # whether any was quarantined: in the quarantine
+
+    @staticmethod
+    def of(rows: DataFrame, source: str) -> "EarlierVersions":
+        """The dates and outcomes of `rows` (distinct: bounded by the calendar, not the rows)."""
+        date = F.to_date(F.col(incremental.STATE_DATE_OF[source]))
+        outcomes = rows.select(date.alias("d"), "quarantined").distinct().collect()
+        return EarlierVersions(rows, sorted({r.d for r in outcomes if not r.quarantined and r.d is not None}),
+                               list({r.d for r in outcomes}), any(r.quarantined for r in outcomes))
+
+
+def _replace_or_append(frame: DataFrame, removed: DataFrame, path: str, match: Sequence[str], run_id: str,
+                       within: str | None) -> int:
+    """`publish.replace_keys`, or an append when nothing is removed (`within` None): a MERGE
+    would scan the partitions for matches, to find none."""
+    if within is None:
+        return publish.append(frame, path, run_id)
+    return publish.replace_keys(frame, removed, path, match, run_id, within)
+
+
+def _increment_writes(warehouse, run_id, plan: Plan, earlier: Mapping[str, EarlierVersions], rows, clean,
                       quarantine, processed, guarded) -> dict[str, Callable[[], int]]:
-    """MERGEs that replace the validated keys' clean and quarantine rows, each confined to the
-    partitions those keys' versions are dated in; none for a source that validated nothing."""
+    """The writes that replace the validated keys' clean and quarantine rows, each confined to
+    the partitions their earlier rows are dated in; none for a source that validated nothing."""
     def path(name: str) -> str:
         return publish.table_path(warehouse, name)
 
     writes: dict[str, Callable[[], int]] = {}
-    for s in dates:
+    for s, before in earlier.items():
         key = list(SOURCE_SPECS[s].key)
-        # a clean row is dated; a version without a date was never clean
-        within = publish.in_dates(f"t.{CLEAN_PARTITIONS[s]}", [d for d in dates[s] if d is not None])
-        writes[s] = lambda s=s, key=key, within=within: publish.replace_keys(
-            guarded(s, clean[s]), rows[s].select(*key), path(s), key, run_id, within)
-    if dates:
+        # the clean rows of the earlier versions that were valid leave (a valid row is dated)
+        within = publish.in_dates(f"t.{CLEAN_PARTITIONS[s]}", before.valid_dates) if before.valid_dates else None
+        removed = before.rows.where(~F.col("quarantined")).select(*key)
+        writes[s] = lambda s=s, key=key, removed=removed, within=within: _replace_or_append(
+            guarded(s, clean[s]), removed, path(s), key, run_id, within)
+    if earlier:
         # The quarantined versions of the keys validated again leave the quarantine; their rows
         # as validated now come in (the reasons may have changed). A quarantine row is known by
-        # (source, file, raw text), as the key state kept it before this run: its version is
-        # pinned, as the state's own MERGEs run beside this one.
-        earlier = None
-        for s in dates:
-            key = list(SOURCE_SPECS[s].key)
-            state = incremental.state_path(warehouse, s)
-            versions = (spark.read.format("delta").option("versionAsOf", publish.latest_version(spark, state))
-                        .load(state).where(publish.in_dates(incremental.STATE_MONTH, _months(dates[s]))))
-            # (key, content): a version's content stays its own through every run; an earlier
-            # row of a key that this run did not validate (a missing key's other contents) stays
-            rows_of = (incremental.keyed(versions, rows[s].select(*key, "_content"), [*key, "_content"], "left_semi")
-                       .where(F.col("quarantined"))
+        # (source, file, raw text), as the key state kept it before this run.
+        replaced = None
+        for s, before in earlier.items():
+            rows_of = (before.rows.where(F.col("quarantined"))
                        .select(F.lit(s).alias("source"), "source_file", "record"))
-            earlier = rows_of if earlier is None else earlier.unionByName(rows_of)
-        sources = ", ".join(f"'{s}'" for s in dates)
-        writes["quarantine"] = lambda: publish.replace_keys(
-            guarded("quarantine", quarantine), earlier, path("quarantine"),
-            ["source", "source_file", "record"], run_id, f"t.source IN ({sources})")
+            replaced = rows_of if replaced is None else replaced.unionByName(rows_of)
+        sources = [s for s, before in earlier.items() if before.quarantined]
+        within = f"t.source IN ({', '.join(repr(s) for s in sources)})" if sources else None
+        writes["quarantine"] = lambda: _replace_or_append(
+            guarded("quarantine", quarantine), replaced, path("quarantine"),
+            ["source", "source_file", "record"], run_id, within)
     if plan.new_files:
         writes[PROCESSED_FILES] = lambda: publish.append(processed, path(PROCESSED_FILES), run_id)
     return writes
 
 
-def _replace_state(warehouse: str, source: str, rows: DataFrame, dates: list[dt.date | None], run_id: str,
+def _replace_state(warehouse: str, source: str, rows: DataFrame, earlier: EarlierVersions, run_id: str,
                    guarded) -> int:
-    """Every version of the keys this run validated, as it validated them, in the months those
-    versions are dated in."""
+    """Every version of the keys this run validated, as it validated them, in place of their
+    earlier rows (in the months those are dated in)."""
     key = list(SOURCE_SPECS[source].key)
-    match = [*key, "_content"]  # as the quarantine's rows above
-    return publish.replace_keys(guarded(f"_state/{source}", incremental.as_state(rows, source)), rows.select(*match),
-                                incremental.state_path(warehouse, source), match, run_id,
-                                publish.in_dates(f"t.{incremental.STATE_MONTH}", _months(dates)))
+    match = [*key, "_content"]  # a version's content stays its own through every run
+    within = publish.in_dates(f"t.{incremental.STATE_MONTH}", _months(earlier.dates)) if earlier.dates else None
+    return _replace_or_append(guarded(f"_state/{source}", incremental.as_state(rows, source)),
+                              earlier.rows.select(*match), incremental.state_path(warehouse, source), match,
+                              run_id, within)
 
 
 def _cohort_dates(chargebacks: DataFrame) -> list[dt.date]:

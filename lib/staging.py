@@ -46,6 +46,9 @@ class StagedSource:
     validation: Validation
     path: str
     counts: SourceCounts
+    # An incremental run's: the key state's rows of the keys it validated again, as the last run
+    # left them (lib/incremental.py, `KeyState.earlier_versions`).
+    earlier_path: str | None = None
 
     @property
     def source(self) -> str:
@@ -53,6 +56,9 @@ class StagedSource:
 
     def rows(self, spark: SparkSession) -> DataFrame:
         return spark.read.parquet(self.path)
+
+    def earlier_rows(self, spark: SparkSession) -> DataFrame:
+        return spark.read.parquet(self.earlier_path)
 
 
 def staging_path(warehouse: str, run_id: str | None = None, source: str | None = None) -> str:

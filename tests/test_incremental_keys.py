@@ -3,11 +3,16 @@ meets only its exact copies, when the suite's uniqueness rules ignore such rows.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 
 from chispa import assert_df_equality
 from pyspark.sql import types as T
 
-from lib.incremental import KeyState, as_of_rules, keyed, uniqueness_ignores_missing_keys
+from lib.incremental import (
+    KEY_HASH, PARENT_HASH, STATE_MONTH, KeyState, as_of_rules, as_state, keyed, state_path,
+    uniqueness_ignores_missing_keys,
+)
+from lib.publishing import EarlierVersions
 from lib.quality.suites import load_suites
 from lib.schemas import SOURCE_SPECS, SOURCES
 
@@ -69,3 +74,63 @@ def test_a_touched_row_carries_its_content_only_when_its_key_is_missing_and_its_
                        spark.createDataFrame([("t1", None), (None, 12)], KEYS), ignore_row_order=True)
     assert_df_equality(by_key._touched(spec, rows, rows["_content"]),
                        spark.createDataFrame([("t1", None), (None, None)], KEYS), ignore_row_order=True)
+
+
+STATE_ROWS = T.StructType([
+    T.StructField("transaction_id", T.StringType()),
+    T.StructField("order_id", T.StringType()),
+    T.StructField("timestamp", T.TimestampType()),
+    T.StructField("_content", T.LongType()),
+    T.StructField("quarantined", T.BooleanType()),
+])
+
+
+def _tiny_transaction_state(spark, warehouse) -> list:
+    """A key state of six transaction versions, as a full run writes it (`as_state`)."""
+    def at(day: str) -> dt.datetime | None:
+        return dt.datetime.fromisoformat(day) if day else None
+    rows = [("t1", "o1", at("2026-08-03"), 1, False),   # t1: two versions in two months
+            ("t1", "o1", at("2026-09-10"), 2, True),
+            ("t2", "o2", at("2026-10-01"), 3, False),
+            (None, "o3", at("2026-11-20"), 4, True),    # missing keys: one hash, every month
+            (None, None, at("2026-12-05"), 5, True),
+            ("t3", None, None, 6, True)]                # no date: the null month
+    (as_state(spark.createDataFrame(rows, STATE_ROWS), "transactions")
+     .write.format("delta").partitionBy(STATE_MONTH).save(state_path(str(warehouse), "transactions")))
+    return rows
+
+
+def test_the_months_that_hold_a_key_come_from_its_hash_and_a_missing_key_from_its_content(spark, tmp_path):
+    _tiny_transaction_state(spark, tmp_path)
+    state = KeyState(spark, str(tmp_path), {}, ("transactions",))
+    touched = spark.createDataFrame([("t1", None), (None, 5), ("t9", None)], KEYS)
+    parents = spark.createDataFrame([("o2",), (None,)], "parent string")
+
+    assert sorted(state.months_holding("transactions", KEY_HASH, touched, ["transaction_id"]),
+                  key=str) == [dt.date(2026, 8, 1), dt.date(2026, 9, 1), dt.date(2026, 12, 1)]
+    # a child without a parent key names no parent: a missing parent never matches
+    assert state.months_holding("transactions", PARENT_HASH, parents, ["parent"]) == [dt.date(2026, 10, 1)]
+
+
+def test_the_earlier_versions_of_touched_keys_are_every_version_of_a_key_and_a_missing_key_s_own_content(
+        spark, tmp_path):
+    rows = _tiny_transaction_state(spark, tmp_path)
+    state = KeyState(spark, str(tmp_path), {}, ("transactions",))
+    touched = spark.createDataFrame([("t1", None), (None, 5), ("t9", None)], KEYS)
+
+    assert_df_equality(state.earlier_versions(SOURCE_SPECS["transactions"], touched),
+                       spark.createDataFrame([rows[0], rows[1], rows[4]], STATE_ROWS),
+                       ignore_row_order=True, ignore_column_order=True)
+
+
+def test_what_each_table_loses_is_read_from_the_earlier_versions_dates_and_outcomes(spark):
+    rows = spark.createDataFrame([
+        ("t1", "o1", dt.datetime(2026, 8, 3, 10), 1, False),
+        ("t1", "o1", dt.datetime(2026, 9, 10, 23, 59), 2, True),
+        ("t3", None, None, 6, True)], STATE_ROWS)
+
+    earlier = EarlierVersions.of(rows, "transactions")
+    assert (earlier.valid_dates, sorted(earlier.dates, key=str), earlier.quarantined) == (
+        [dt.date(2026, 8, 3)], [dt.date(2026, 8, 3), dt.date(2026, 9, 10), None], True)
+    nothing = EarlierVersions.of(rows.where("false"), "transactions")
+    assert (nothing.valid_dates, nothing.dates, nothing.quarantined) == ([], [], False)
