@@ -286,6 +286,8 @@ def run(args: argparse.Namespace, spark: SparkSession | None = None) -> str:
     # stderr is a log file).
     spark = spark or build_session("chargeback-pipeline", conf=console.progress_bar_conf(
         console.wants_progress_bar(sys.stderr.isatty())))
+    if args.mode == incremental.INCREMENTAL:
+        threading.Thread(target=incremental.preload, args=(spark, args.warehouse), daemon=True).start()
     # A missing source is found by listing files, before the first Spark job (fx rates) runs.
     files = discover_inputs(spark, args.input)
     reference = load_reference(spark, settings, as_of)

@@ -233,6 +233,20 @@ def plan(spark: SparkSession, warehouse: str, mode: str, files: Mapping[str, lis
                 lone_null_keys=tuple(s for s in SOURCES if uniqueness_ignores_missing_keys(suites[s])))
 
 
+def preload(spark: SparkSession, warehouse: str) -> None:
+    """Load the logs of the tables an incremental plan reads. In a new JVM, Delta's first table
+    load spends seconds loading classes and replaying a log: run in a thread at start-up, beside
+    the listing and the reference data, it leaves the plan a warm JVM and the logs cached. Only
+    a warm-up: it changes nothing, and any error is left for the plan to meet and report."""
+    for path in [publish.table_path(warehouse, "run_log"), publish.table_path(warehouse, PROCESSED_FILES),
+                 *[state_path(warehouse, s) for s in SOURCES]]:
+        try:
+            if DeltaTable.isDeltaTable(spark, path):
+                spark.read.format("delta").load(path).schema  # loads the snapshot
+        except Exception:  # a warm-up only (see above)
+            return
+
+
 def _rebuild(full: Plan, reason: str) -> Plan:
     return Plan(FULL, full.files, full.new_files, rebuild_reason=reason)
 

@@ -103,7 +103,8 @@ def publish_run(spark: SparkSession, warehouse: str, run: RunRecord, plan: Plan,
             merged_first = [s for s in ("transactions", "chargebacks") if s in writes]
             versions = _run_all(writes, after={m: merged_first for m in metric_writes},
                                 threads=INCREMENT_THREADS)
-            totals = {s: state_totals(spark, warehouse, s) for s in SOURCES}
+            with ThreadPoolExecutor(max_workers=len(SOURCES)) as pool:  # each scans its state
+                totals = dict(zip(SOURCES, pool.map(lambda s: state_totals(spark, warehouse, s), SOURCES)))
         else:
             writes.update(_full_writes(warehouse, run.run_id, counts, rows, clean, quarantine,
                                        processed, guarded))

@@ -7,7 +7,6 @@ wrongly makes the two DataFrames differ.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 from decimal import Decimal
 
