@@ -197,7 +197,11 @@ def validate_and_stage(
         if key_state is not None:
             # The new rows are read by the touched keys' job and the staging job: parsed once.
             fresh = staging.materialized(spark, fresh, f"{staging_root}/_new/{spec.name}")
+        # `read` counts the rows of the staging job, the one job that may read `raw`: a row
+        # count observed by another query first (a collect of the months the rows name) would
+        # be that query's.
         raw, read = staging.read_counted(fresh, spec.name)
+        children = raw  # the rows whose parents are looked up: in a full run, in the staging job
         parent_rows = None
         checks = []
         earlier_path = None
@@ -210,11 +214,12 @@ def validate_and_stage(
             earlier_path = f"{staging_root}/_earlier/{spec.name}"
             earlier = staging.materialized(spark, key_state.earlier_versions(spec, touched), earlier_path)
             raw = key_state.rows_to_validate(spec, raw, earlier)
+            children = key_state.rows_to_validate(spec, fresh, earlier)  # not observed
         if parent is not None:
             parentage, parent_stage = parent
             rows = parent_stage.rows(spark)
             if key_state is not None:
-                rows = key_state.parent_rows_after(parentage, rows, raw)
+                rows = key_state.parent_rows_after(parentage, rows, children)
             parent_rows = ParentRows(parentage, rows)
             checks = cross_source_checks(spec.name, reference.cross_source_actions, reference.first_rate_dates)
         validation = validate_source(raw, spec, reference.suite_rules[spec.name], parent_rows, checks)
