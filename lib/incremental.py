@@ -14,8 +14,10 @@ files can change: the new rows, the earlier versions of their keys (an exact cop
 them, a different one makes every version a `conflicting_duplicate`), the children of every parent
 key it validates (a late order turns an `orphan` valid; a retracted transaction makes its
 chargebacks `parent_quarantined`), and, when `--as-of` moved on, the rows quarantined as after the
-last one. Those keys' rows replace theirs in the state, the clean tables and the quarantine by
-Delta MERGE; the metrics of the dates they reach are recomputed and replace those dates only.
+last one. Of those versions, the ones whose published rows change (new ones, and earlier ones
+with another outcome: `unchanged_versions`) replace theirs in the state, the clean tables and the
+quarantine (lib/publishing.py); the metrics of the dates they reach are recomputed and replace
+those dates only.
 
 Whatever an incremental run cannot trust, it rebuilds in full and says why: no earlier run, an
 earlier run that did not complete (killed while publishing), changed reference data or suites.
@@ -47,6 +49,11 @@ STATE_DIR = "_state"
 OUTCOME_COLUMNS = ("failed_rules", "dq_warnings", "quarantined", "_parent")
 # What a staged row says of the run that staged it, not of the version: not kept in the state.
 RUN_COLUMNS = ("fresh", "fresh_copies")
+# What a version's published rows are made of besides its key and content (an equal content hash
+# is equal typed values): a version validated again that keeps every one of these publishes the
+# same clean, quarantine and state rows as before (the reference data cannot have changed: that
+# makes the run a full one).
+PUBLISHED_WITH = ("quarantined", "failed_rules", "dq_warnings", "_parent", "copies", "source_file", "record")
 # The key state is partitioned by the month of each row's own date: the keys a day's files touch
 # are mostly that month's, so a MERGE rewrites that month's files, not the whole state.
 STATE_MONTH = "_state_month"
@@ -123,6 +130,22 @@ def as_state(staged_rows: DataFrame, source: str) -> DataFrame:
         return state
     return state.withColumn(PARENT_HASH, F.when(F.col(parentage.foreign_key).isNotNull(),
                                                 key_hash([parentage.foreign_key])))
+
+
+def unchanged_versions(validated: DataFrame, earlier: DataFrame, source: str) -> DataFrame:
+    """(key, `_content`) of the versions whose validated row equals their earlier row
+    (`KeyState.earlier_versions`) in every column of `PUBLISHED_WITH`: validated again, they
+    publish nothing new. Most earlier versions a day's keys touch are such (children of a
+    validated parent, rows a moved --as-of still quarantines)."""
+    match = [*SOURCE_SPECS[source].key, "_content"]
+    compared = [c for c in PUBLISHED_WITH if c in validated.columns and c in earlier.columns]
+    mine = validated.select(*match, *compared)
+    theirs = earlier.select(*[F.col(c).alias(f"_earlier_{c}") for c in [*match, *compared]])
+    condition = None
+    for column in [*match, *compared]:
+        equal = F.col(column).eqNullSafe(F.col(f"_earlier_{column}"))
+        condition = equal if condition is None else condition & equal
+    return mine.join(theirs, condition, "left_semi").select(*match)
 
 
 def state_columns(source: str) -> tuple[str, ...]:

@@ -1,9 +1,11 @@
 """Publish a validated run's staged rows: the clean tables, the quarantine, the metrics, the
 warehouse's key state and processed-file log, `dq_results` and `run_log`.
 
-A full run replaces every table. An incremental run (lib/incremental.py) replaces, by one MERGE
-per table, the rows of the keys it validated, and the metric partitions of the dates those rows
-reach; a table it has nothing to change for gets no commit.
+A full run replaces every table. An incremental run (lib/incremental.py) writes only the versions
+it validated whose published rows change (new ones, and earlier ones with another outcome): per
+table, one MERGE that replaces their earlier rows, or an append when the table loses none; and
+the metric partitions of the dates those versions reach. A table it has nothing to change for
+gets no commit.
 
 run_log says `publishing` for this run before the first table is written and `completed`, with
 the version each table was published at and the warehouse's totals, after the last one: a run
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from lib import faults, incremental, metrics, publish, report, tables
+from lib import faults, incremental, metrics, publish, report, staging, tables
 from lib.incremental import PROCESSED_FILES, PROCESSED_FILES_SCHEMA, Plan
 from lib.report import RunRecord
 from lib.schemas import SOURCE_SPECS, SOURCES
@@ -55,6 +57,9 @@ def publish_run(spark: SparkSession, warehouse: str, run: RunRecord, plan: Plan,
     """Write every table of this run (see the module doc)."""
     counts = {s: staged[s].counts for s in SOURCES}
     rows = {s: staged[s].rows(spark) for s in SOURCES}
+    earlier_rows: dict[str, DataFrame] = {}
+    if plan.incremental:
+        rows, earlier_rows = _changed_versions(spark, staged)
 
     def path(name: str) -> str:
         return publish.table_path(warehouse, name)
@@ -90,10 +95,10 @@ def publish_run(spark: SparkSession, warehouse: str, run: RunRecord, plan: Plan,
             # staged (the key state as it was before this run), so no write waits for another,
             # but the metrics of the dates the validated rows reach: they are recomputed from
             # the clean tables as merged.
-            validated = [s for s in SOURCES if counts[s].rows_validated > 0]
+            validated = list(earlier_rows)
             payment_dates = _payment_dates(rows["transactions"]) if "transactions" in validated else []
             cohort_dates = sorted(set(payment_dates) | set(_cohort_dates(rows["chargebacks"])))
-            earlier = {s: EarlierVersions.of(staged[s].earlier_rows(spark), s) for s in validated}
+            earlier = {s: EarlierVersions.of(earlier_rows[s], s) for s in validated}
             writes.update(_increment_writes(warehouse, run.run_id, plan, earlier, rows, clean,
                                             quarantine, processed, guarded))
             metric_writes = _metric_writes(spark, warehouse, run.run_id, payment_dates, cohort_dates, guarded)
@@ -112,6 +117,30 @@ def publish_run(spark: SparkSession, warehouse: str, run: RunRecord, plan: Plan,
             totals = {s: (n.rows_read, n.rows_valid, n.rows_quarantined, n.duplicates_dropped)
                       for s, n in counts.items()}
     log_run(versions, totals)
+
+
+def _changed_versions(spark: SparkSession, staged: Mapping[str, StagedSource]
+                      ) -> tuple[dict[str, DataFrame], dict[str, DataFrame]]:
+    """An incremental run's versions that publish something new, and their earlier rows: every
+    validated version but those that equal their earlier row (`incremental.unchanged_versions`),
+    written once beside the staged rows (every write reads them). Only the sources with such a
+    version have earlier rows in the second mapping: the others have no table to write."""
+    rows: dict[str, DataFrame] = {}
+    earlier: dict[str, DataFrame] = {}
+    for s in SOURCES:
+        validated = staged[s].rows(spark)
+        if staged[s].counts.rows_validated == 0:
+            rows[s] = validated
+            continue
+        before = staged[s].earlier_rows(spark)
+        unchanged = incremental.unchanged_versions(validated, before, s)
+        match = [*SOURCE_SPECS[s].key, "_content"]
+        rows[s] = staging.materialized(spark, incremental.keyed(validated, unchanged, match, "left_anti"),
+                                       f"{staged[s].path}.changed")
+        if rows[s].limit(1).count():
+            earlier[s] = staging.materialized(spark, incremental.keyed(before, unchanged, match, "left_anti"),
+                                              f"{staged[s].earlier_path}.changed")
+    return rows, earlier
 
 
 def _run_all(writes: Mapping[str, Callable[[], int | None]], after: Mapping[str, Sequence[str]] | None = None,

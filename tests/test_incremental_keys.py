@@ -10,7 +10,7 @@ from pyspark.sql import types as T
 
 from lib.incremental import (
     KEY_HASH, PARENT_HASH, STATE_MONTH, KeyState, as_of_rules, as_state, keyed, state_path,
-    uniqueness_ignores_missing_keys,
+    uniqueness_ignores_missing_keys, unchanged_versions,
 )
 from lib.publishing import EarlierVersions
 from lib.quality.suites import load_suites
@@ -134,3 +134,27 @@ def test_what_each_table_loses_is_read_from_the_earlier_versions_dates_and_outco
         [dt.date(2026, 8, 3)], [dt.date(2026, 8, 3), dt.date(2026, 9, 10), None], True)
     nothing = EarlierVersions.of(rows.where("false"), "transactions")
     assert (nothing.valid_dates, nothing.dates, nothing.quarantined) == ([], [], False)
+
+
+def test_a_version_validated_again_is_unchanged_only_when_every_published_column_is_as_before(spark):
+    schema = ("order_id string, _content bigint, quarantined boolean, "
+              "failed_rules array<struct<rule:string,message:string>>, dq_warnings array<string>, "
+              "copies bigint, source_file string, record string")
+    earlier = [("o1", 1, False, [], [], 1, "f1", "{a}"),
+               ("o2", 2, True, [("orphan", "m")], [], 1, "f1", "{b}"),
+               ("o3", 3, True, [("orphan", "m")], [], 1, "f1", "{c}"),
+               ("o4", 4, False, [], [], 1, "f1", "{d}"),
+               ("o5", 5, False, [], [], 1, "f2", "{e}"),
+               (None, 6, True, [("missing", "m")], [], 1, "f1", "{f}")]
+    validated = [("o1", 1, False, [], [], 1, "f1", "{a}"),                 # as before
+                 ("o2", 2, True, [("parent_quarantined", "m")], [], 1, "f1", "{b}"),  # other rule
+                 ("o3", 3, False, [], [], 1, "f1", "{c}"),                 # lifted
+                 ("o4", 4, False, [], [], 2, "f1", "{d}"),                 # a new exact copy
+                 ("o5", 5, False, [], [], 1, "f1", "{e}"),                 # a smaller copy kept
+                 (None, 6, True, [("missing", "m")], [], 1, "f1", "{f}"),  # missing key, as before
+                 ("o7", 7, False, [], [], 1, "f3", "{g}")]                 # new
+    unchanged = unchanged_versions(spark.createDataFrame(validated, schema),
+                                   spark.createDataFrame(earlier, schema), "orders")
+
+    assert_df_equality(unchanged, spark.createDataFrame([("o1", 1), (None, 6)], "order_id string, _content bigint"),
+                       ignore_row_order=True, ignore_nullable=True)
