@@ -138,14 +138,8 @@ def unchanged_versions(validated: DataFrame, earlier: DataFrame, source: str) ->
     publish nothing new. Most earlier versions a day's keys touch are such (children of a
     validated parent, rows a moved --as-of still quarantines)."""
     match = [*SOURCE_SPECS[source].key, "_content"]
-    compared = [c for c in PUBLISHED_WITH if c in validated.columns and c in earlier.columns]
-    mine = validated.select(*match, *compared)
-    theirs = earlier.select(*[F.col(c).alias(f"_earlier_{c}") for c in [*match, *compared]])
-    condition = None
-    for column in [*match, *compared]:
-        equal = F.col(column).eqNullSafe(F.col(f"_earlier_{column}"))
-        condition = equal if condition is None else condition & equal
-    return mine.join(theirs, condition, "left_semi").select(*match)
+    columns = [*match, *[c for c in PUBLISHED_WITH if c in validated.columns and c in earlier.columns]]
+    return keyed(validated.select(*columns), earlier.select(*columns), columns, "left_semi").select(*match)
 
 
 def state_columns(source: str) -> tuple[str, ...]:

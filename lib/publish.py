@@ -68,11 +68,6 @@ def replace_run(
     return committed_version(spark, path, run_id)
 
 
-def latest_version(spark: SparkSession, path: str) -> int:
-    """The table's latest version (read from its log)."""
-    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()["version"])
-
-
 def committed_version(spark: SparkSession, path: str, run_id: str) -> int:
     """The table's latest version, which must be this run's commit: the warehouse lock keeps
     other runs out, and one run writes each table from one thread at a time."""

@@ -91,10 +91,10 @@ def publish_run(spark: SparkSession, warehouse: str, run: RunRecord, plan: Plan,
     log_run(None, None)
     with publish.commit_metadata(spark, run.run_id):
         if plan.incremental:
-            # One wave: what each table loses is known from the earlier versions the validation
-            # staged (the key state as it was before this run), so no write waits for another,
-            # but the metrics of the dates the validated rows reach: they are recomputed from
-            # the clean tables as merged.
+            # One wave: what each table loses is known from the changed versions' earlier rows
+            # the validation staged (the key state as it was before this run), so no write
+            # waits for another, but the metrics of the dates the changed versions reach: they
+            # are recomputed from the clean tables as written.
             validated = list(earlier_rows)
             payment_dates = _payment_dates(rows["transactions"]) if "transactions" in validated else []
             cohort_dates = sorted(set(payment_dates) | set(_cohort_dates(rows["chargebacks"])))
@@ -209,8 +209,8 @@ def _months(dates: list[dt.date | None]) -> list[dt.date | None]:
 
 @dataclass(frozen=True)
 class EarlierVersions:
-    """The key state's rows of the keys a run validated again, as the last run left them
-    (`StagedSource.earlier_rows`): what each table the run replaces rows of loses. Most keys a
+    """The earlier rows of the versions a run changed, as the last run left them
+    (`_changed_versions`): what each table the run replaces rows of loses. Most keys a
     day's files bring are new; then a table has nothing to lose, and the run appends to it."""
     rows: DataFrame
     valid_dates: list[dt.date]            # dates of the versions that were valid: in the clean table
