@@ -20,6 +20,11 @@ ZERO_USD = Decimal("0.00")
 # counts of the chargeback aggregate; a cohort without chargebacks gets 0 for each
 DISPUTE_COUNTS = ("chargeback_count", "won_count", "lost_count", "open_count", "fraud_chargeback_count")
 
+# The additive columns of PAYMENT_METRICS and of the chargeback aggregate by cohort
+PAYMENT_SUMS = ("attempts", "completed_count", "failed_count", "pending_count",
+                "completed_volume_usd", "failed_volume_usd")
+DISPUTE_SUMS = (*DISPUTE_COUNTS, "disputed_amount_usd")
+
 
 def _rate(numerator: Column, denominator: Column) -> Column:
     """numerator / denominator as a double, null when the denominator is 0 (try_divide does not
@@ -43,8 +48,35 @@ def _zero_if_null(name: str, data_type: T.DataType) -> Column:
 def payment_metrics(transactions: DataFrame) -> DataFrame:
     """PAYMENT_METRICS over clean transactions: attempts and counts by status, failure_rate =
     failed / (completed + failed) (pending is not yet an outcome), completed and failed volume."""
+    return _payment_rates(_payment_sums(transactions))
+
+
+def payment_metrics_after(published: DataFrame, entering: DataFrame, leaving: DataFrame) -> DataFrame:
+    """PAYMENT_METRICS of the dates of `published` (their published rows) once the clean
+    transactions `entering` enter and `leaving` leave (both of those dates only). Every column
+    but the rate is a count or a sum, so the published sums plus the entering rows' minus the
+    leaving rows' are exactly the sums over the transactions after the change (decimals add
+    exactly); a grain left with no attempt has no row, as in a full run."""
+    return _payment_rates(_signed_sum(
+        [(published, 1), (_payment_sums(entering), 1), (_payment_sums(leaving), -1)], PAYMENT_SUMS)
+        .where(F.col("attempts") > 0))
+
+
+def _signed_sum(parts: list[tuple[DataFrame, int]], columns: tuple[str, ...]) -> DataFrame:
+    """The grain's sums of `columns` over frames added (+1) or taken away (-1), each of the type
+    it has in the first frame (not null, as the sums of a full run's aggregate are)."""
+    types = {f.name: f.dataType for f in parts[0][0].schema.fields}
+    signed = None
+    for frame, sign in parts:
+        rows = frame.select(*GRAIN, *[(F.col(c) * F.lit(sign)).alias(c) for c in columns])
+        signed = rows if signed is None else signed.unionByName(rows)
+    return signed.groupBy(*GRAIN).agg(*[
+        F.coalesce(F.sum(c).cast(types[c]), F.lit(0).cast(types[c])).alias(c) for c in columns])
+
+
+def _payment_sums(transactions: DataFrame) -> DataFrame:
     status = F.col("status")
-    counts = (
+    return (
         transactions
         .groupBy(*GRAIN)
         .agg(
@@ -56,6 +88,9 @@ def payment_metrics(transactions: DataFrame) -> DataFrame:
             _amount_sum(status == "failed").alias("failed_volume_usd"),
         )
     )
+
+
+def _payment_rates(counts: DataFrame) -> DataFrame:
     return counts.select(
         F.col("attempts").cast(T.LongType()).alias("attempts"),
         F.col("completed_count").cast(T.LongType()).alias("completed_count"),
@@ -99,11 +134,26 @@ def chargeback_metrics(payments: DataFrame, chargebacks: DataFrame) -> DataFrame
     valid completed transactions. A status `resolved` counts as a chargeback but as none of
     won / lost / open.
     """
+    return _cohort_rates(payments, _chargebacks_by_cohort(chargebacks))
+
+
+def chargeback_metrics_after(payments: DataFrame, published: DataFrame, entering: DataFrame,
+                             leaving: DataFrame) -> DataFrame:
+    """CHARGEBACK_METRICS of the cohorts of `payments` (their PAYMENT_METRICS rows, as they stand
+    after the change) once the clean chargebacks `entering` enter and `leaving` leave (both of
+    those cohorts only): the disputes' counts and sums are the published ones (`published`, the
+    published rows of those cohorts) plus the entering rows' minus the leaving rows', as in
+    `payment_metrics_after`."""
+    return _cohort_rates(payments, _signed_sum(
+        [(published, 1), (_chargebacks_by_cohort(entering), 1), (_chargebacks_by_cohort(leaving), -1)],
+        DISPUTE_SUMS))
+
+
+def _cohort_rates(payments: DataFrame, disputes: DataFrame) -> DataFrame:
     completed = payments.select(*GRAIN, "completed_count", "completed_volume_usd")
-    disputes = F.broadcast(_chargebacks_by_cohort(chargebacks))
     cohorts = (
         completed
-        .join(disputes, on=list(GRAIN), how="left")
+        .join(F.broadcast(disputes), on=list(GRAIN), how="left")
         .select(
             *GRAIN,
             "completed_count",

@@ -16,10 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from lib import faults, incremental, metrics, publish, report, staging, tables
@@ -56,10 +56,6 @@ def publish_run(spark: SparkSession, warehouse: str, run: RunRecord, plan: Plan,
                 staged: Mapping[str, StagedSource], dq_rows: list[tuple], enrichment: Enrichment) -> None:
     """Write every table of this run (see the module doc)."""
     counts = {s: staged[s].counts for s in SOURCES}
-    rows = {s: staged[s].rows(spark) for s in SOURCES}
-    earlier_rows: dict[str, DataFrame] = {}
-    if plan.incremental:
-        rows, earlier_rows = _changed_versions(spark, staged)
 
     def path(name: str) -> str:
         return publish.table_path(warehouse, name)
@@ -69,6 +65,14 @@ def publish_run(spark: SparkSession, warehouse: str, run: RunRecord, plan: Plan,
         if table_versions is not None:
             frame = faults.during(frame, "publish:run_log")
         return publish.replace_run(spark, frame, path("run_log"), run.run_id, ["source"])
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        publishing = pool.submit(log_run, None, None)  # before any table is written (module doc)
+        if plan.incremental:
+            rows, earlier_rows = _changed_versions(spark, staged)
+        else:
+            rows, earlier_rows = {s: staged[s].rows(spark) for s in SOURCES}, {}
+        publishing.result()
 
     quarantined_at = F.lit(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)).cast("timestamp")
     quarantine = None
@@ -83,31 +87,28 @@ def publish_run(spark: SparkSession, warehouse: str, run: RunRecord, plan: Plan,
     def guarded(name: str, frame: DataFrame) -> DataFrame:
         return faults.during(frame, f"publish:{name}")
 
-    writes: dict[str, Callable[[], int]] = {
+    writes: dict[str, Callable[[], int | None]] = {
         "dq_results": lambda: publish.replace_run(
             spark, guarded("dq_results", report.dq_results_frame(spark, dq_rows)), path("dq_results"),
             run.run_id, ["source"]),
     }
-    log_run(None, None)
     with publish.commit_metadata(spark, run.run_id):
         if plan.incremental:
             # One wave: what each table loses is known from the changed versions' earlier rows
             # the validation staged (the key state as it was before this run), so no write
-            # waits for another, but the metrics of the dates the changed versions reach: they
-            # are recomputed from the clean tables as written.
+            # waits for another; the metrics of the dates they reach are the published ones
+            # plus what enters and minus what leaves (`metrics.payment_metrics_after`).
             validated = list(earlier_rows)
-            payment_dates = _payment_dates(rows["transactions"]) if "transactions" in validated else []
-            cohort_dates = sorted(set(payment_dates) | set(_cohort_dates(rows["chargebacks"])))
             earlier = {s: EarlierVersions.of(earlier_rows[s], s) for s in validated}
+            leaving = {s: enrichment.clean(s, earlier_rows[s]) for s in ("transactions", "chargebacks") if s in validated}
+            payment_dates, cohort_dates = _metric_dates(rows, earlier_rows)
             writes.update(_increment_writes(warehouse, run.run_id, plan, earlier, rows, clean,
                                             quarantine, processed, guarded))
-            metric_writes = _metric_writes(spark, warehouse, run.run_id, payment_dates, cohort_dates, guarded)
-            writes.update(metric_writes)
+            writes.update(_metric_writes(spark, warehouse, run.run_id, payment_dates, cohort_dates,
+                                         clean, leaving, guarded))
             writes.update({f"_state/{s}": lambda s=s: _replace_state(warehouse, s, rows[s], earlier[s], run.run_id, guarded)
                            for s in validated})
-            merged_first = [s for s in ("transactions", "chargebacks") if s in writes]
-            versions = _run_all(writes, after={m: merged_first for m in metric_writes},
-                                threads=INCREMENT_THREADS)
+            versions = _run_all(writes, threads=INCREMENT_THREADS)
             with ThreadPoolExecutor(max_workers=len(SOURCES)) as pool:  # each scans its state
                 totals = dict(zip(SOURCES, pool.map(lambda s: state_totals(spark, warehouse, s), SOURCES)))
         else:
@@ -123,47 +124,37 @@ def _changed_versions(spark: SparkSession, staged: Mapping[str, StagedSource]
                       ) -> tuple[dict[str, DataFrame], dict[str, DataFrame]]:
     """An incremental run's versions that publish something new, and their earlier rows: every
     validated version but those that equal their earlier row (`incremental.unchanged_versions`),
-    written once beside the staged rows (every write reads them). Only the sources with such a
-    version have earlier rows in the second mapping: the others have no table to write."""
-    rows: dict[str, DataFrame] = {}
-    earlier: dict[str, DataFrame] = {}
-    for s in SOURCES:
+    written once beside the staged rows (every write reads them), the sources side by side. Only
+    the sources with such a version have earlier rows in the second mapping: the others have no
+    table to write."""
+    def changed(s: str) -> tuple[DataFrame, DataFrame | None]:
         validated = staged[s].rows(spark)
         if staged[s].counts.rows_validated == 0:
-            rows[s] = validated
-            continue
+            return validated, None
         before = staged[s].earlier_rows(spark)
         unchanged = incremental.unchanged_versions(validated, before, s)
         match = [*SOURCE_SPECS[s].key, "_content"]
-        rows[s] = staging.materialized(spark, incremental.keyed(validated, unchanged, match, "left_anti"),
-                                       f"{staged[s].path}.changed")
-        if rows[s].limit(1).count():
-            earlier[s] = staging.materialized(spark, incremental.keyed(before, unchanged, match, "left_anti"),
-                                              f"{staged[s].earlier_path}.changed")
-    return rows, earlier
+        rows = staging.materialized(spark, incremental.keyed(validated, unchanged, match, "left_anti"),
+                                    f"{staged[s].path}.changed")
+        if not rows.limit(1).count():
+            return rows, None
+        return rows, staging.materialized(spark, incremental.keyed(before, unchanged, match, "left_anti"),
+                                          f"{staged[s].earlier_path}.changed")
+
+    with ThreadPoolExecutor(max_workers=len(SOURCES)) as pool:
+        outcomes = dict(zip(SOURCES, pool.map(changed, SOURCES)))
+    return ({s: rows for s, (rows, _) in outcomes.items()},
+            {s: before for s, (_, before) in outcomes.items() if before is not None})
 
 
-def _run_all(writes: Mapping[str, Callable[[], int | None]], after: Mapping[str, Sequence[str]] | None = None,
-             threads: int = PUBLISH_THREADS) -> dict[str, int]:
+def _run_all(writes: Mapping[str, Callable[[], int | None]], threads: int = PUBLISH_THREADS) -> dict[str, int]:
     """The writes, a few at a time (each ends in a one-task stage and a driver-side Delta
-    commit: a few at a time keep both cores busy); `after` names the writes each one waits for.
-    Every write is attempted, unless one it waits for failed; the first error is raised after
-    all have finished, so none is left half-way when the run reports failure. A write that had
-    nothing to change returns None and is left out."""
-    after = after or {}
-    # the writes that wait go last: a thread that waits holds no write it waits for in the queue
-    order = sorted(writes, key=lambda name: bool(after.get(name)))
+    commit: a few at a time keep both cores busy). Every write is attempted; the first error is
+    raised after all have finished, so none is left half-way when the run reports failure. A
+    write that had nothing to change returns None and is left out."""
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        outcomes: dict[str, Future] = {}
-
-        def waiting(name: str) -> int | None:
-            for first in after.get(name, ()):
-                outcomes[first].result()
-            return writes[name]()
-
-        for name in order:
-            outcomes[name] = pool.submit(waiting, name)
-        versions = {name: outcomes[name].result() for name in order}
+        outcomes = {name: pool.submit(write) for name, write in writes.items()}
+        versions = {name: outcome.result() for name, outcome in outcomes.items()}
     return {name: v for name, v in versions.items() if v is not None}
 
 
@@ -195,11 +186,23 @@ def _full_writes(warehouse, run_id, counts: Mapping[str, SourceCounts], rows, cl
     }
 
 
-def _payment_dates(transactions: DataFrame) -> list[dt.date]:
-    """The dates of every transaction version a run validated, new and earlier: their payment
-    metrics can change. Distinct dates: bounded by the calendar, not by the rows."""
-    date = F.to_date(F.col(incremental.STATE_DATE_OF["transactions"]))
-    return [r.d for r in transactions.select(date.alias("d")).distinct().collect() if r.d is not None]
+def _metric_dates(rows: Mapping[str, DataFrame], earlier_rows: Mapping[str, DataFrame]
+                  ) -> tuple[list[dt.date], list[dt.date]]:
+    """The dates whose metrics a run can change: payment_metrics, the dates of the transaction
+    versions it changed (as validated now, and as they were); chargeback_metrics, those dates and
+    the cohorts (transaction dates) of the chargeback versions it changed, now and before.
+    Distinct dates: bounded by the calendar, not by the rows."""
+    def distinct_dates(frame: DataFrame, date: Column) -> set[dt.date]:
+        return {r.d for r in frame.select(date.alias("d")).where(F.col("d").isNotNull()).distinct().collect()}
+
+    def versions(source: str) -> list[DataFrame]:
+        return [rows[source], earlier_rows[source]] if source in earlier_rows else []
+
+    payments = {d for frame in versions("transactions")
+                for d in distinct_dates(frame, F.to_date(F.col(incremental.STATE_DATE_OF["transactions"])))}
+    cohorts = {d for frame in versions("chargebacks")
+               for d in distinct_dates(frame, F.to_date(F.col("_parent.timestamp")))}
+    return sorted(payments), sorted(payments | cohorts)
 
 
 def _months(dates: list[dt.date | None]) -> list[dt.date | None]:
@@ -281,31 +284,30 @@ def _replace_state(warehouse: str, source: str, rows: DataFrame, earlier: Earlie
                               run_id, within)
 
 
-def _cohort_dates(chargebacks: DataFrame) -> list[dt.date]:
-    """The cohorts (transaction dates) of the chargebacks a run validated: their chargeback
-    metrics can change even when their transactions' payment metrics do not."""
-    cohort = F.to_date(F.col("_parent.timestamp"))
-    return [r.d for r in chargebacks.select(cohort.alias("d")).where(F.col("d").isNotNull()).distinct().collect()]
-
-
 def _metric_writes(spark, warehouse, run_id, payment_dates: list[dt.date], cohort_dates: list[dt.date],
+                   entering: Mapping[str, DataFrame], leaving: Mapping[str, DataFrame],
                    guarded) -> dict[str, Callable[[], int | None]]:
-    """The metrics of the dates a run can change, each table replacing only the dates whose rows
-    changed; the writes read the clean tables, so they run after the clean MERGEs.
-    payment_metrics: the dates of the transactions it validated (every version, before and
-    after), from the clean transactions of those dates as this run left them.
-    chargeback_metrics: those dates and the cohorts of the chargebacks it validated, from their
-    clean chargebacks and their payment metrics (recomputed, or as published for a date whose
-    transactions did not change: a late chargeback reads its cohort's few metric rows, not
-    its transactions)."""
+    """The metrics of the dates a run can change (`_metric_dates`), each table replacing only the
+    dates whose rows changed. Both are the published rows of those dates plus the clean rows
+    the run's changed versions bring (`entering`) and minus those their earlier versions leave
+    (`leaving`): no write reads a table another one writes.
+    chargeback_metrics takes its cohorts' completed counts and volumes from payment_metrics:
+    recomputed for the dates whose transactions changed, as published for the others (a late
+    chargeback reads its cohort's few metric rows, not its transactions)."""
     def of_dates(name: str, dates: list[dt.date]) -> DataFrame:
         return (spark.read.format("delta").load(publish.table_path(warehouse, name))
                 .where(F.col("txn_date").isin(*dates)))
 
+    def changing(source: str) -> tuple[DataFrame, DataFrame]:
+        """The clean rows of `source` that enter and leave (none leave where no earlier version
+        changed: `leaving` holds only the sources with one)."""
+        return entering[source], leaving.get(source, entering[source].limit(0))
+
     def on_driver(frame: DataFrame) -> DataFrame:
         """A metric frame computed once and held as a local relation: dates x payment methods, a
         few rows a date (bounded by the calendar). Both tables' writes, which run in parallel,
-        read it without a cache that one of them could drop under the other."""
+        read it without a cache that one of them could drop under the other, and it is read
+        before either table is written."""
         return spark.createDataFrame(frame.collect(), frame.schema)
 
     def replace_changed(name: str, recomputed: DataFrame, dates: list[dt.date]) -> int | None:
@@ -324,16 +326,15 @@ def _metric_writes(spark, warehouse, run_id, payment_dates: list[dt.date], cohor
 
     def recomputed_payments() -> DataFrame:
         """The payment metrics of `payment_dates`, computed once for both writes, when the
-        first of them runs: after the clean MERGEs, which both wait for."""
+        first of them runs (before the payment metrics are written)."""
         with guard:
             if "payments" not in held:
-                held["payments"] = on_driver(metrics.payment_metrics(
-                    faults.during(of_dates("transactions", payment_dates), "metrics")))
+                held["payments"] = on_driver(metrics.payment_metrics_after(
+                    of_dates("payment_metrics", payment_dates),
+                    *(faults.during(frame, "metrics") for frame in changing("transactions"))))
             return held["payments"]
 
     def cohort_payments() -> DataFrame:
-        """The cohorts' payment metrics: recomputed where their transactions changed, as
-        published for the others."""
         unchanged = sorted(set(cohort_dates) - set(payment_dates))
         if not payment_dates:
             return of_dates("payment_metrics", unchanged)
@@ -341,14 +342,16 @@ def _metric_writes(spark, warehouse, run_id, payment_dates: list[dt.date], cohor
             return recomputed_payments()
         return recomputed_payments().unionByName(of_dates("payment_metrics", unchanged))
 
+    def recomputed_chargebacks() -> DataFrame:
+        return on_driver(metrics.chargeback_metrics_after(
+            cohort_payments(), of_dates("chargeback_metrics", cohort_dates), *changing("chargebacks")))
+
     writes: dict[str, Callable[[], int | None]] = {}
     if payment_dates:
         writes["payment_metrics"] = lambda: replace_changed("payment_metrics", recomputed_payments(), payment_dates)
     if cohort_dates:
-        writes["chargeback_metrics"] = lambda: replace_changed(
-            "chargeback_metrics",
-            on_driver(metrics.chargeback_metrics(cohort_payments(), of_dates("chargebacks", cohort_dates))),
-            cohort_dates)
+        writes["chargeback_metrics"] = lambda: replace_changed("chargeback_metrics", recomputed_chargebacks(),
+                                                               cohort_dates)
     return writes
 
 

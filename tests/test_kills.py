@@ -67,9 +67,9 @@ PER_RUN_COLUMNS = {
 # publish:chargeback_metrics were dropped for the incremental kills' time in CI).
 KILLED_ON_EMPTY = ("reading", "publish:orders", "metrics")
 KILLED_OVER_PUBLISHED = ("validated", "publish:transactions", "publish:dq_results", "publish:run_log")
-# An incremental run killed before it publishes, during its write of the key state (beside the
-# clean tables' and the quarantine's writes), and while it writes the chargeback metrics (after the
-# clean transactions and chargebacks were written): the rerun must publish what one full run does.
+# An incremental run killed before it publishes, during its write of the key state, and during
+# its write of the chargeback metrics (both beside the clean tables' and the quarantine's writes):
+# the rerun must publish what one full run does.
 KILLED_INCREMENTAL = ("validated", "publish:_state/transactions", "publish:chargeback_metrics")
 # Secret-looking values planted in the environment of the reference run.
 CANARIES = {
@@ -450,10 +450,6 @@ def test_a_killed_incremental_run_then_a_rerun_equals_one_full_run_over_every_fi
             killed_table = point.removeprefix("publish:")
             assert after[killed_table].version == before[killed_table].version
             assert run_statuses(after["run_log"])["daily-run"] == {"publishing"}
-        if point == "publish:chargeback_metrics":
-            # the metrics wait for the clean writes they read: those were published, as a full run has them
-            for table in ("transactions", "chargebacks"):
-                assert after[table].rows == reference[table].rows, table
 
     rerun = submit(raw, warehouse, *daily)
     assert rerun.returncode == 0, rerun.stderr[-4000:]

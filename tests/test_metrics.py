@@ -13,7 +13,7 @@ from chispa import assert_df_equality
 from pyspark.sql import types as T
 
 from lib.fx import read_reason_codes, with_reason_category
-from lib.metrics import chargeback_metrics, payment_metrics
+from lib.metrics import chargeback_metrics, chargeback_metrics_after, payment_metrics, payment_metrics_after
 from lib.schemas import CHARGEBACK_METRICS, CLEAN_CHARGEBACKS, CLEAN_TRANSACTIONS, PAYMENT_METRICS
 
 JUL_01, JUL_02 = dt.date(2026, 7, 1), dt.date(2026, 7, 2)
@@ -155,6 +155,65 @@ def test_chargeback_metrics_without_any_chargeback(spark, transactions):
         as_computed(CHARGEBACK_METRICS),
     )
     assert_df_equality(actual, expected)
+
+
+def jul_01_after_a_change(spark, transactions):
+    """July 1st's transactions before and after an incremental run changes them: t3 (failed,
+    credit_card) and t5 (wallet's only attempt) leave; t11 (credit_card, completed 50.00) and
+    t12 (debit_card, completed 7.00) enter."""
+    before = transactions.where(f"txn_date = DATE'{JUL_01}'")
+    leaving = before.where("transaction_id IN ('t3', 't5')")
+    entering = spark.createDataFrame([txn("t11", JUL_01, "credit_card", "completed", "50.00"),
+                                      txn("t12", JUL_01, "debit_card", "completed", "7.00")], CLEAN_TRANSACTIONS)
+    return before, entering, leaving, before.exceptAll(leaving).unionByName(entering)
+
+
+def test_payment_metrics_after_a_change_add_the_entering_and_take_the_leaving(spark, transactions):
+    before, entering, leaving, after = jul_01_after_a_change(spark, transactions)
+
+    actual = payment_metrics_after(payment_metrics(before), entering, leaving)
+
+    expected = spark.createDataFrame(
+        [
+            # credit_card: t1, t2, t11 completed (100 + 50 + 50), t4 pending; t3's failure left
+            (4, 3, 0, 1, 0.0, Decimal("200.00"), Decimal("0.00"), JUL_01, "credit_card"),
+            # debit_card: t6, t7 failed (10.00) and t12 completed: 2 / 3
+            (3, 1, 2, 0, 2 / 3, Decimal("7.00"), Decimal("10.00"), JUL_01, "debit_card"),
+            # wallet: its only attempt left, so it has no row (a full run would have none)
+        ],
+        as_computed(PAYMENT_METRICS),
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True)
+    assert_df_equality(actual, payment_metrics(after), ignore_row_order=True)
+
+
+def test_chargeback_metrics_after_a_change_add_the_entering_and_take_the_leaving(
+        spark, repo_root, transactions, chargebacks):
+    before, entering, leaving, after = jul_01_after_a_change(spark, transactions)
+    payments = payment_metrics_after(payment_metrics(before), entering, leaving)
+    cohort = chargebacks.where(f"txn_date = DATE'{JUL_01}'")
+    won_left = cohort.where("transaction_id = 't1' AND status = 'won'")  # 30.00, fraudulent_charge
+    lost_came = with_reason_category(  # 5.00, 4837 is fraud
+        spark.createDataFrame([chargeback("t11", JUL_01, "credit_card", "5.00", "lost", "4837")], CLEAN_CHARGEBACKS),
+        read_reason_codes(spark, str(repo_root / "conf" / "reason_codes.csv")))
+
+    actual = chargeback_metrics_after(payments, chargeback_metrics(payment_metrics(before), cohort),
+                                      lost_came, won_left)
+
+    expected = spark.createDataFrame(
+        [
+            # credit_card: 3 completed for 200.00; 4 - 1 + 1 chargebacks for 75 - 30 + 5 = 50.00
+            # -> 50 / 200 and 4 / 3; won 1 - 1, lost 1 + 1, open 2 -> win 0 / 2; fraud 3 - 1 + 1
+            (3, Decimal("200.00"), 4, Decimal("50.00"), 0.25, 4 / 3, 0, 2, 2, 0.0, 3, JUL_01, "credit_card"),
+            # debit_card: t12's 7.00 completed, no chargeback
+            (1, Decimal("7.00"), 0, Decimal("0.00"), 0.0, 0.0, 0, 0, 0, None, 0, JUL_01, "debit_card"),
+            # wallet: no payment row left, so no cohort row
+        ],
+        as_computed(CHARGEBACK_METRICS),
+    )
+    assert_df_equality(actual, expected, ignore_row_order=True)
+    from_scratch = chargeback_metrics(payment_metrics(after), cohort.exceptAll(won_left).unionByName(lost_came))
+    assert_df_equality(actual, from_scratch, ignore_row_order=True)
 
 
 def test_metrics_of_no_transactions_are_empty_tables_with_the_schema(spark):
