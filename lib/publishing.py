@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql import functions as F
+from pyspark.sql import Row, functions as F, types as T
 
 from lib import faults, incremental, metrics, publish, report, staging, tables
 from lib.incremental import PROCESSED_FILES, PROCESSED_FILES_SCHEMA, Plan
@@ -294,64 +294,70 @@ def _metric_writes(spark, warehouse, run_id, payment_dates: list[dt.date], cohor
     chargeback_metrics takes its cohorts' completed counts and volumes from payment_metrics:
     recomputed for the dates whose transactions changed, as published for the others (a late
     chargeback reads its cohort's few metric rows, not its transactions)."""
-    def of_dates(name: str, dates: list[dt.date]) -> DataFrame:
-        return (spark.read.format("delta").load(publish.table_path(warehouse, name))
+    def published(name: str, dates: list[dt.date]) -> tuple[list[Row], T.StructType]:
+        """The table's rows of `dates`, on the driver: a few rows a date (bounded by the
+        calendar), read once and compared there, not read again by each step."""
+        rows = (spark.read.format("delta").load(publish.table_path(warehouse, name))
                 .where(F.col("txn_date").isin(*dates)))
+        return rows.collect(), rows.schema
 
     def changing(source: str) -> tuple[DataFrame, DataFrame]:
         """The clean rows of `source` that enter and leave (none leave where no earlier version
         changed: `leaving` holds only the sources with one)."""
         return entering[source], leaving.get(source, entering[source].limit(0))
 
-    def on_driver(frame: DataFrame) -> DataFrame:
-        """A metric frame computed once and held as a local relation: dates x payment methods, a
-        few rows a date (bounded by the calendar). Both tables' writes, which run in parallel,
-        read it without a cache that one of them could drop under the other, and it is read
-        before either table is written."""
-        return spark.createDataFrame(frame.collect(), frame.schema)
+    def recomputed(frame: DataFrame, schema: T.StructType) -> list[Row]:
+        return frame.select(*schema.names).collect()
 
-    def replace_changed(name: str, recomputed: DataFrame, dates: list[dt.date]) -> int | None:
-        current = of_dates(name, dates).select(*recomputed.columns)
-        changed = sorted(r.txn_date for r in recomputed.exceptAll(current)
-                         .unionByName(current.exceptAll(recomputed))
-                         .select("txn_date").distinct().collect())
+    def replace_changed(name: str, rows: list[Row], before: list[Row], schema: T.StructType) -> int | None:
+        """Replace the dates whose rows differ from the published ones (`before`)."""
+        changed = sorted({r.txn_date for r in set(rows) ^ set(before)})
         if not changed:
             return None
-        return publish.replace_dates(
-            guarded(name, recomputed.where(F.col("txn_date").isin(*changed))),
-            publish.table_path(warehouse, name), "txn_date", changed, METRIC_PARTITIONS, run_id)
+        frame = spark.createDataFrame([r for r in rows if r.txn_date in changed], schema)
+        return publish.replace_dates(guarded(name, frame), publish.table_path(warehouse, name), "txn_date",
+                                     changed, METRIC_PARTITIONS, run_id)
 
     guard = threading.Lock()
-    held: dict[str, DataFrame] = {}
+    held: dict[str, tuple[list[Row], list[Row], T.StructType]] = {}
 
-    def recomputed_payments() -> DataFrame:
-        """The payment metrics of `payment_dates`, computed once for both writes, when the
-        first of them runs (before the payment metrics are written)."""
+    def payments() -> tuple[list[Row], list[Row], T.StructType]:
+        """The payment metrics of the cohort dates as published, and those of `payment_dates`
+        recomputed: read and computed once for both writes, when the first of them runs (before
+        either table is written)."""
         with guard:
-            if "payments" not in held:
-                held["payments"] = on_driver(metrics.payment_metrics_after(
-                    of_dates("payment_metrics", payment_dates),
-                    *(faults.during(frame, "metrics") for frame in changing("transactions"))))
+            if not held:
+                before, schema = published("payment_metrics", cohort_dates)
+                rows: list[Row] = []
+                if payment_dates:
+                    changed = [r for r in before if r.txn_date in set(payment_dates)]
+                    rows = recomputed(metrics.payment_metrics_after(
+                        spark.createDataFrame(changed, schema),
+                        *(faults.during(frame, "metrics") for frame in changing("transactions"))), schema)
+                held["payments"] = (before, rows, schema)
             return held["payments"]
 
-    def cohort_payments() -> DataFrame:
-        unchanged = sorted(set(cohort_dates) - set(payment_dates))
-        if not payment_dates:
-            return of_dates("payment_metrics", unchanged)
-        if not unchanged:
-            return recomputed_payments()
-        return recomputed_payments().unionByName(of_dates("payment_metrics", unchanged))
+    def payment_write() -> int | None:
+        before, rows, schema = payments()
+        return replace_changed("payment_metrics", rows, [r for r in before if r.txn_date in set(payment_dates)],
+                               schema)
 
-    def recomputed_chargebacks() -> DataFrame:
-        return on_driver(metrics.chargeback_metrics_after(
-            cohort_payments(), of_dates("chargeback_metrics", cohort_dates), *changing("chargebacks")))
+    def chargeback_write() -> int | None:
+        """The cohorts' completed counts and volumes are the recomputed payment metrics where
+        their transactions changed, the published ones elsewhere."""
+        payments_before, payment_rows, payment_schema = payments()
+        cohorts = payment_rows + [r for r in payments_before if r.txn_date not in set(payment_dates)]
+        before, schema = published("chargeback_metrics", cohort_dates)
+        rows = recomputed(metrics.chargeback_metrics_after(
+            spark.createDataFrame(cohorts, payment_schema), spark.createDataFrame(before, schema),
+            *changing("chargebacks")), schema)
+        return replace_changed("chargeback_metrics", rows, before, schema)
 
     writes: dict[str, Callable[[], int | None]] = {}
     if payment_dates:
-        writes["payment_metrics"] = lambda: replace_changed("payment_metrics", recomputed_payments(), payment_dates)
+        writes["payment_metrics"] = payment_write
     if cohort_dates:
-        writes["chargeback_metrics"] = lambda: replace_changed("chargeback_metrics", recomputed_chargebacks(),
-                                                               cohort_dates)
+        writes["chargeback_metrics"] = chargeback_write
     return writes
 
 
