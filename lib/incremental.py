@@ -92,6 +92,9 @@ class Plan:
     recheck_rules: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     lone_null_keys: tuple[str, ...] = ()   # sources whose rows with a missing key part meet
     #                                        earlier versions only as exact copies
+    # source -> the warehouse's totals the last run recorded (rows read, valid, quarantined,
+    # duplicates dropped); None where it recorded none (run_log written by an older version)
+    totals_before: Mapping[str, tuple[int, int, int, int]] | None = None
 
     @property
     def incremental(self) -> bool:
@@ -104,6 +107,7 @@ class LastRun:
     as_of: dt.datetime
     completed: bool
     reference_fingerprint: str | None
+    totals: Mapping[str, tuple[int, int, int, int]] | None = None  # see Plan.totals_before
 
 
 # New files up to this size make an incremental run join the keys they touch by broadcast: at
@@ -197,7 +201,23 @@ def last_run(spark: SparkSession, warehouse: str) -> LastRun | None:
               .orderBy(F.col("started_at").desc(), F.col("run_id")).first())
     if newest is None:
         return None
-    return LastRun(newest.run_id, newest.as_of, newest.status == RUN_COMPLETED, newest.fingerprint)
+    completed = newest.status == RUN_COMPLETED
+    return LastRun(newest.run_id, newest.as_of, completed, newest.fingerprint,
+                   _recorded_totals(run_log, newest.run_id) if completed else None)
+
+
+TOTAL_COLUMNS = ("total_rows_read", "total_rows_valid", "total_rows_quarantined", "total_duplicates_dropped")
+
+
+def _recorded_totals(run_log: DataFrame, run_id: str) -> dict[str, tuple[int, int, int, int]] | None:
+    """The warehouse totals a run recorded, one row per source; None if any is missing."""
+    if not set(TOTAL_COLUMNS) <= set(run_log.columns):
+        return None
+    rows = run_log.where(F.col("run_id") == run_id).select("source", *TOTAL_COLUMNS).collect()
+    totals = {r.source: tuple(r[c] for c in TOTAL_COLUMNS) for r in rows}
+    if set(totals) != set(SOURCES) or any(None in t for t in totals.values()):
+        return None
+    return totals
 
 
 def last_completed_as_of(spark: SparkSession, warehouse: str) -> dt.datetime | None:
@@ -247,7 +267,8 @@ def plan(spark: SparkSession, warehouse: str, mode: str, files: Mapping[str, lis
     moved = last_as_of is None or as_of > last_as_of
     return Plan(INCREMENTAL, {s: [f.path for f in new if f.source == s] for s in SOURCES}, new,
                 recheck_rules={s: as_of_rules(suites[s]) for s in SOURCES} if moved else {},
-                lone_null_keys=tuple(s for s in SOURCES if uniqueness_ignores_missing_keys(suites[s])))
+                lone_null_keys=tuple(s for s in SOURCES if uniqueness_ignores_missing_keys(suites[s])),
+                totals_before=previous.totals)
 
 
 def preload(spark: SparkSession, warehouse: str) -> None:

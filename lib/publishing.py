@@ -29,9 +29,6 @@ from lib.schemas import SOURCE_SPECS, SOURCES
 from lib.staging import SourceCounts, StagedSource
 
 PUBLISH_THREADS = 4
-# An incremental run's writes are small MERGEs, mostly waiting on Delta's log and commits and on
-# one-task stages: more of them at once keep the two cores busy.
-INCREMENT_THREADS = 8
 CLEAN_PARTITIONS = {"orders": "order_date", "transactions": "txn_date", "chargebacks": "chargeback_date"}
 METRIC_PARTITIONS = ["txn_date", "payment_method"]
 Totals = tuple[int, int, int, int]  # rows read, valid, quarantined, duplicates dropped
@@ -108,9 +105,9 @@ def publish_run(spark: SparkSession, warehouse: str, run: RunRecord, plan: Plan,
                                          clean, leaving, guarded))
             writes.update({f"_state/{s}": lambda s=s: _replace_state(warehouse, s, rows[s], earlier[s], run.run_id, guarded)
                            for s in validated})
-            versions = _run_all(writes, threads=INCREMENT_THREADS)
-            with ThreadPoolExecutor(max_workers=len(SOURCES)) as pool:  # each scans its state
-                totals = dict(zip(SOURCES, pool.map(lambda s: state_totals(spark, warehouse, s), SOURCES)))
+            # every write at once (about a dozen): the MERGEs, the longest, start at once too
+            versions = _run_all(writes, threads=len(writes))
+            totals = _totals_after(spark, warehouse, plan, rows, earlier_rows)
         else:
             writes.update(_full_writes(warehouse, run.run_id, counts, rows, clean, quarantine,
                                        processed, guarded))
@@ -361,10 +358,34 @@ def _metric_writes(spark, warehouse, run_id, payment_dates: list[dt.date], cohor
     return writes
 
 
+def _totals_after(spark: SparkSession, warehouse: str, plan: Plan, rows: Mapping[str, DataFrame],
+                  earlier_rows: Mapping[str, DataFrame]) -> dict[str, Totals]:
+    """The warehouse's totals after an incremental run: the last run's, less the changed
+    versions' earlier rows and plus those versions as validated now, which is exactly what the key
+    state loses and gains (`_replace_state`; a source with no changed version keeps its state).
+    Summed from the whole key state where the last run recorded none."""
+    def after(source: str) -> Totals:
+        if plan.totals_before is None:
+            return state_totals(spark, warehouse, source)
+        before = plan.totals_before[source]
+        if source not in earlier_rows:
+            return before
+        gained, lost = _totals_of(rows[source]), _totals_of(earlier_rows[source])
+        return tuple(b + g - x for b, g, x in zip(before, gained, lost))
+
+    with ThreadPoolExecutor(max_workers=len(SOURCES)) as pool:
+        return dict(zip(SOURCES, pool.map(after, SOURCES)))
+
+
 def state_totals(spark: SparkSession, warehouse: str, source: str) -> Totals:
     """The warehouse's nothing-lost numbers of a source, from its key state: every input row
     any run read is one copy of one version."""
-    row = (spark.read.format("delta").load(incremental.state_path(warehouse, source))
+    return _totals_of(spark.read.format("delta").load(incremental.state_path(warehouse, source)))
+
+
+def _totals_of(versions: DataFrame) -> Totals:
+    """Rows read, valid, quarantined and duplicates dropped of key-state versions."""
+    row = (versions
            .agg(F.coalesce(F.sum("copies"), F.lit(0)).alias("read"),
                 F.count_if(~F.col("quarantined")).alias("valid"),
                 F.count_if(F.col("quarantined")).alias("quarantined"),
