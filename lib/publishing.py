@@ -97,7 +97,8 @@ def publish_run(spark: SparkSession, warehouse: str, run: RunRecord, plan: Plan,
             # plus what enters and minus what leaves (`metrics.payment_metrics_after`).
             validated = list(earlier_rows)
             earlier = {s: EarlierVersions.of(earlier_rows[s], s) for s in validated}
-            leaving = {s: enrichment.clean(s, earlier_rows[s]) for s in ("transactions", "chargebacks") if s in validated}
+            leaving = {s: enrichment.clean(s, earlier_rows[s])
+                       for s in ("transactions", "chargebacks") if s in validated}
             payment_dates, cohort_dates = _metric_dates(rows, earlier_rows)
             writes.update(_increment_writes(warehouse, run.run_id, plan, earlier, rows, clean,
                                             quarantine, processed, guarded))
