@@ -39,7 +39,7 @@ from lib.errors import UserError
 from lib.quality.referential import PARENTAGE, Parentage
 from lib.quality.split import as_read_this_run, content_hash
 from lib.quality.suites import Suite
-from lib.schemas import RUN_COMPLETED, SOURCE_SPECS, SOURCES, SourceSpec
+from lib.schemas import RUN_COMPLETED, RUN_LOG, SOURCE_SPECS, SOURCES, SourceSpec
 
 FULL, INCREMENTAL = "full", "incremental"
 MODES = (FULL, INCREMENTAL)
@@ -206,7 +206,7 @@ def last_run(spark: SparkSession, warehouse: str) -> LastRun | None:
                    _recorded_totals(run_log, newest.run_id) if completed else None)
 
 
-TOTAL_COLUMNS = ("total_rows_read", "total_rows_valid", "total_rows_quarantined", "total_duplicates_dropped")
+TOTAL_COLUMNS = tuple(f.name for f in RUN_LOG.fields if f.name.startswith("total_"))  # read, valid, ...
 
 
 def _recorded_totals(run_log: DataFrame, run_id: str) -> dict[str, tuple[int, int, int, int]] | None:

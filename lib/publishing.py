@@ -316,6 +316,7 @@ def _metric_writes(spark, warehouse, run_id, payment_dates: list[dt.date], cohor
         return publish.replace_dates(guarded(name, frame), publish.table_path(warehouse, name), "txn_date",
                                      changed, METRIC_PARTITIONS, run_id)
 
+    recomputed_dates = set(payment_dates)
     guard = threading.Lock()
     held: dict[str, tuple[list[Row], list[Row], T.StructType]] = {}
 
@@ -328,7 +329,7 @@ def _metric_writes(spark, warehouse, run_id, payment_dates: list[dt.date], cohor
                 before, schema = published("payment_metrics", cohort_dates)
                 rows: list[Row] = []
                 if payment_dates:
-                    changed = [r for r in before if r.txn_date in set(payment_dates)]
+                    changed = [r for r in before if r.txn_date in recomputed_dates]
                     rows = recomputed(metrics.payment_metrics_after(
                         spark.createDataFrame(changed, schema),
                         *(faults.during(frame, "metrics") for frame in changing("transactions"))), schema)
@@ -337,14 +338,14 @@ def _metric_writes(spark, warehouse, run_id, payment_dates: list[dt.date], cohor
 
     def payment_write() -> int | None:
         before, rows, schema = payments()
-        return replace_changed("payment_metrics", rows, [r for r in before if r.txn_date in set(payment_dates)],
+        return replace_changed("payment_metrics", rows, [r for r in before if r.txn_date in recomputed_dates],
                                schema)
 
     def chargeback_write() -> int | None:
         """The cohorts' completed counts and volumes are the recomputed payment metrics where
         their transactions changed, the published ones elsewhere."""
         payments_before, payment_rows, payment_schema = payments()
-        cohorts = payment_rows + [r for r in payments_before if r.txn_date not in set(payment_dates)]
+        cohorts = payment_rows + [r for r in payments_before if r.txn_date not in recomputed_dates]
         before, schema = published("chargeback_metrics", cohort_dates)
         rows = recomputed(metrics.chargeback_metrics_after(
             spark.createDataFrame(cohorts, payment_schema), spark.createDataFrame(before, schema),
