@@ -21,6 +21,7 @@ Data docs are off (`data_docs: null` in the runs' conf): they do not touch the t
 """
 from __future__ import annotations
 
+import copy
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,7 +31,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import generate_data
+from jobs import generate_data, pipeline
+from lib import incremental
+from lib.quality.suites import load_suites
 from lib.schemas import SOURCES
 from lib.storage import local_path
 
@@ -307,3 +310,28 @@ def test_new_fx_rates_rebuild_in_full(spark, chain, tmp_path):
     changed = compared.where(F.col("usd_before") != F.col("amount_usd"))
     assert changed.where(F.col("currency") == "GBP").count() > 0
     assert changed.where(F.col("currency") != "GBP").count() == 0
+
+
+def test_a_uniqueness_rule_off_the_key_makes_the_run_a_full_one(spark, chain):
+    """A suite with a uniqueness rule that leaves out part of the key (one payment per order):
+    an incremental run cannot find the earlier rows such a rule compares a new row with. Planned
+    with the fingerprint the last run recorded (as when the suites changed runs ago), the run
+    still rebuilds in full, and says why."""
+    suites = load_suites(str(REPO_ROOT / "expectations"), SOURCES)
+    fingerprint = incremental.last_run(spark, str(chain.warehouse)).reference_fingerprint
+    files = pipeline.discover_inputs(spark, str(chain.input_dir))
+    as_of = pipeline.parse_as_of(BATCH_AS_OF[-1])
+
+    def planned(with_suites):
+        return incremental.plan(spark, str(chain.warehouse), "incremental", files, as_of, fingerprint, with_suites)
+
+    assert (planned(suites).mode, planned(suites).rebuild_reason) == ("incremental", None)
+    one_per_order = copy.deepcopy(suites["transactions"])
+    one_per_order.definition["expectations"].append({
+        "type": "expect_column_values_to_be_unique", "kwargs": {"column": "order_id"},
+        "meta": {"rule": "one_payment_per_order", "action": "warn", "message": "one payment per order"}})
+    plan = planned({**suites, "transactions": one_per_order})
+    assert plan.mode == "full"
+    assert plan.rebuild_reason == (
+        "the transactions suite's uniqueness rule one_payment_per_order is not on the key (transaction_id), "
+        "and an incremental run finds earlier rows by key: rebuilding in full")

@@ -10,7 +10,7 @@ from pyspark.sql import types as T
 
 from lib.incremental import (
     KEY_HASH, PARENT_HASH, STATE_MONTH, KeyState, as_of_rules, as_state, keyed, state_path,
-    uniqueness_ignores_missing_keys, unchanged_versions,
+    uniqueness_ignores_missing_keys, uniqueness_off_key, unchanged_versions,
 )
 from lib.publishing import EarlierVersions
 from lib.quality.suites import load_suites
@@ -47,6 +47,30 @@ def test_a_compound_uniqueness_rule_that_counts_partly_missing_keys_makes_the_ke
         if option is not None:
             rule["kwargs"]["ignore_row_if"] = option
         assert uniqueness_ignores_missing_keys(changed) is ignores, option
+
+
+def test_the_project_suites_have_every_uniqueness_rule_on_the_key(repo_root):
+    suites = load_suites(str(repo_root / "expectations"), SOURCES)
+
+    assert {s: uniqueness_off_key(suites[s], SOURCE_SPECS[s].key) for s in SOURCES} == {
+        "orders": (), "transactions": (), "chargebacks": ()}
+
+
+def test_a_uniqueness_rule_that_leaves_out_part_of_the_key_is_named(repo_root):
+    suites = load_suites(str(repo_root / "expectations"), SOURCES)
+    payments = copy.deepcopy(suites["transactions"])
+    payments.definition["expectations"].append({
+        "type": "expect_column_values_to_be_unique", "kwargs": {"column": "order_id"},
+        "meta": {"rule": "one_payment_per_order", "action": "warn", "message": "m"}})
+    disputes = copy.deepcopy(suites["chargebacks"])
+    compound = next(e for e in disputes.definition["expectations"]
+                    if e["type"] == "expect_compound_columns_to_be_unique")
+
+    assert uniqueness_off_key(payments, SOURCE_SPECS["transactions"].key) == ("one_payment_per_order",)
+    compound["kwargs"]["column_list"] = ["transaction_id"]  # a part of (transaction_id, dispute_date)
+    assert uniqueness_off_key(disputes, SOURCE_SPECS["chargebacks"].key) == ("conflicting_duplicate",)
+    compound["kwargs"]["column_list"] = ["dispute_date", "amount", "transaction_id"]  # more than the key
+    assert uniqueness_off_key(disputes, SOURCE_SPECS["chargebacks"].key) == ()
 
 
 def test_a_key_matches_all_its_versions_and_a_missing_key_only_its_own_content(spark):
