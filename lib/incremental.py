@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql import functions as F, types as T
+from pyspark.sql import functions as F
 
 from lib import publish, storage
 from lib.errors import UserError
@@ -62,15 +62,6 @@ STATE_DATE_OF = {"orders": "timestamp", "transactions": "timestamp", "chargeback
 # that may hold a key are found from these and the month alone, without decoding a string of the
 # state's millions of rows; only those months are then searched for the exact key.
 KEY_HASH, PARENT_HASH = "_key_hash", "_parent_hash"
-
-PROCESSED_FILES_SCHEMA = T.StructType([
-    T.StructField("source", T.StringType(), False),
-    T.StructField("path", T.StringType(), False),
-    T.StructField("size", T.LongType(), False),
-    T.StructField("modification_time", T.LongType(), False),  # ms since the epoch
-    T.StructField("run_id", T.StringType(), False),
-    T.StructField("processed_at", T.TimestampType(), False),
-])
 
 
 @dataclass(frozen=True)

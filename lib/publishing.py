@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import Row, functions as F, types as T
 
-from lib import faults, incremental, metrics, publish, report, staging, tables
-from lib.incremental import PROCESSED_FILES, PROCESSED_FILES_SCHEMA, Plan
+from lib import faults, incremental, metrics, publish, report, schemas, staging, tables
+from lib.incremental import PROCESSED_FILES, Plan
 from lib.report import RunRecord
 from lib.schemas import SOURCE_SPECS, SOURCES
 from lib.staging import SourceCounts, StagedSource
@@ -79,7 +79,7 @@ def publish_run(spark: SparkSession, warehouse: str, run: RunRecord, plan: Plan,
     clean = {s: enrichment.clean(s, rows[s]) for s in SOURCES}
     processed = spark.createDataFrame(
         [(f.source, f.path, f.size, f.modification_time, run.run_id, run.started_at)
-         for f in plan.new_files], PROCESSED_FILES_SCHEMA)
+         for f in plan.new_files], schemas.PROCESSED_FILES)
 
     def guarded(name: str, frame: DataFrame) -> DataFrame:
         return faults.during(frame, f"publish:{name}")

@@ -123,6 +123,17 @@ RUN_LOG = T.StructType([
     T.StructField("reference_fingerprint", T.StringType()),
 ])
 
+# Every input file a run has read (lib/incremental.py): a changed or vanished one stops an
+# incremental run.
+PROCESSED_FILES = T.StructType([
+    T.StructField("source", T.StringType(), False),
+    T.StructField("path", T.StringType(), False),
+    T.StructField("size", T.LongType(), False),
+    T.StructField("modification_time", T.LongType(), False),  # ms since the epoch
+    T.StructField("run_id", T.StringType(), False),
+    T.StructField("processed_at", T.TimestampType(), False),
+])
+
 RUN_PUBLISHING = "publishing"
 RUN_COMPLETED = "completed"
 

@@ -28,7 +28,7 @@ from pyspark.sql import functions as F, types as T
 
 from jobs.generate_data import main as generate_main
 from jobs.pipeline import main as pipeline_main
-from lib import incremental, schemas
+from lib import schemas
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = REPO_ROOT / "bench" / "fixtures" / "tiny"
@@ -46,7 +46,7 @@ TABLE_SCHEMAS = {
     "run_log": schemas.RUN_LOG,
     "payment_metrics": schemas.PAYMENT_METRICS,
     "chargeback_metrics": schemas.CHARGEBACK_METRICS,
-    "processed_files": incremental.PROCESSED_FILES_SCHEMA,
+    "processed_files": schemas.PROCESSED_FILES,
 }
 TABLES = tuple(TABLE_SCHEMAS)
 # the key state incremental runs read (lib/incremental.py): internal, under WAREHOUSE/_state
