@@ -325,7 +325,8 @@ def test_a_uniqueness_rule_off_the_key_makes_the_run_a_full_one(spark, chain):
     def planned(with_suites):
         return incremental.plan(spark, str(chain.warehouse), "incremental", files, as_of, fingerprint, with_suites)
 
-    assert (planned(suites).mode, planned(suites).rebuild_reason) == ("incremental", None)
+    shipped = planned(suites)
+    assert (shipped.mode, shipped.rebuild_reason) == ("incremental", None)
     one_per_order = copy.deepcopy(suites["transactions"])
     one_per_order.definition["expectations"].append({
         "type": "expect_column_values_to_be_unique", "kwargs": {"column": "order_id"},
