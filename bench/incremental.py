@@ -23,7 +23,9 @@ run_log must say mode `incremental` (a run that rebuilt in full is not a measure
 run's totals are compared with A's counts.
 
 Writes RESULTS/results.json (rewritten after each run) and RESULTS/summary.md; run output goes
-to RESULTS/logs/.
+to RESULTS/logs/. With --event-logs DIR, each timed run also writes Spark's event log under DIR,
+and `bench/stage_times.py DIR/incremental-<N>-<rep> --phases RESULTS/logs/incremental-<N>-<rep>.log`
+splits it by phase (the profile in docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -170,9 +172,20 @@ def reset_incremental_input(split: Path) -> Path:
 
 
 # --- runs ----------------------------------------------------------------------------------------
-def pipeline(input_dir: Path, warehouse: Path, as_of: str, mode: str, run_id: str) -> list[str]:
-    return [str(ROOT / "spark-submit.sh"), "jobs/pipeline.py", "--input", str(input_dir),
+def pipeline(input_dir: Path, warehouse: Path, as_of: str, mode: str, run_id: str,
+             event_log: Path | None = None) -> list[str]:
+    """The run's command; with `event_log`, Spark writes its event log in that folder (read by
+    bench/stage_times.py with the run's output from RESULTS/logs)."""
+    logging = []
+    if event_log is not None:
+        event_log.mkdir(parents=True, exist_ok=True)
+        logging = ["--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir={event_log}"]
+    return [str(ROOT / "spark-submit.sh"), *logging, "jobs/pipeline.py", "--input", str(input_dir),
             "--warehouse", str(warehouse), "--as-of", as_of, "--mode", mode, "--run-id", run_id]
+
+
+def event_log_dir(args, kind: str, rep: int) -> Path | None:
+    return Path(args.event_logs) / f"{kind}-{args.rows}-{rep}" if args.event_logs else None
 
 
 def logged_run(warehouse: Path, run_id: str) -> dict:
@@ -203,7 +216,8 @@ def timed(kind: str, rep: int, cmd: list[str], warehouse: Path, run_id: str, arg
 def full_run(split: Path, work: Path, rep: int, args, results: dict) -> dict:
     warehouse = Path(tempfile.mkdtemp(prefix="bench-inc-full-", dir=work))
     try:
-        return timed("full", rep, pipeline(split / "all", warehouse, AS_OF, "full", f"full-{rep}"),
+        return timed("full", rep, pipeline(split / "all", warehouse, AS_OF, "full", f"full-{rep}",
+                                           event_log_dir(args, "full", rep)),
                      warehouse, f"full-{rep}", args, results)
     finally:
         shutil.rmtree(warehouse, ignore_errors=True)
@@ -220,8 +234,8 @@ def incremental_run(split: Path, base_warehouse: Path, work: Path, rep: int, arg
         link(split / "day" / name, target)
     try:
         record = timed("incremental", rep, pipeline(split / "incremental", warehouse, AS_OF, "incremental",
-                                                    f"incremental-{rep}"), warehouse, f"incremental-{rep}",
-                       args, results)
+                                                    f"incremental-{rep}", event_log_dir(args, "incremental", rep)),
+                       warehouse, f"incremental-{rep}", args, results)
     finally:
         for target in added:
             target.unlink(missing_ok=True)
@@ -318,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-warehouse", default=None,
                         help="keep the base warehouse here, and reuse it when a completed base run is "
                              "already there (the base run is untimed for the goal)")
+    parser.add_argument("--event-logs", metavar="DIR",
+                        help="each timed run writes Spark's event log to DIR/<kind>-<rows>-<rep>/ (tens of "
+                             "MB at 10M: keep DIR out of bench/results); bench/stage_times.py DIR/<...> "
+                             "--phases RESULTS/logs/<kind>-<rows>-<rep>.log gives the run's time by phase")
     args = parser.parse_args(argv)
     Path(args.results).mkdir(parents=True, exist_ok=True)
     work = Path(args.work_dir or tempfile.gettempdir())
