@@ -28,6 +28,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from delta.tables import DeltaTable
@@ -198,40 +199,53 @@ def uniqueness_off_key(suite: Suite, key: Sequence[str]) -> tuple[str, ...]:
 
 def last_run(spark: SparkSession, warehouse: str) -> LastRun | None:
     """The newest run of the warehouse by start time (run_log: a few rows per run)."""
-    path = publish.table_path(warehouse, "run_log")
-    if not DeltaTable.isDeltaTable(spark, path):
-        return None
-    run_log = spark.read.format("delta").load(path)
-    fingerprint = (F.col("reference_fingerprint") if "reference_fingerprint" in run_log.columns
-                   else F.lit(None).cast("string"))
-    newest = (run_log.select("run_id", "as_of", "status", "started_at", fingerprint.alias("fingerprint"))
-              .orderBy(F.col("started_at").desc(), F.col("run_id")).first())
-    if newest is None:
-        return None
-    completed = newest.status == RUN_COMPLETED
-    return LastRun(newest.run_id, newest.as_of, completed, newest.fingerprint,
-                   _recorded_totals(run_log, newest.run_id) if completed else None)
+    return run_history(spark, warehouse)[0]
 
 
 TOTAL_COLUMNS = tuple(f.name for f in RUN_LOG.fields if f.name.startswith("total_"))  # read, valid, ...
 
 
-def _recorded_totals(run_log: DataFrame, run_id: str) -> dict[str, tuple[int, int, int, int]] | None:
-    """The warehouse totals a run recorded, one row per source; None if any is missing."""
-    if not set(TOTAL_COLUMNS) <= set(run_log.columns):
+def run_history(spark: SparkSession, warehouse: str) -> tuple[LastRun | None, dt.datetime | None]:
+    """The newest run of the warehouse by start time, and the --as-of of the newest completed
+    one, from one read of run_log: a few rows per run (bounded by the calendar, not the data),
+    read in one query rather than one per question (each a Delta scan of its own)."""
+    path = publish.table_path(warehouse, "run_log")
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None, None
+    run_log = spark.read.format("delta").load(path)
+    fingerprint = (F.col("reference_fingerprint") if "reference_fingerprint" in run_log.columns
+                   else F.lit(None).cast("string"))
+    totals = [c for c in TOTAL_COLUMNS if c in run_log.columns]
+    rows = run_log.select("run_id", "as_of", "status", "started_at", "source",
+                          fingerprint.alias("fingerprint"), *totals).collect()
+    if not rows:
+        return None, None
+    newest = _newest(rows)
+    completed = [r for r in rows if r.status == RUN_COMPLETED]
+    last_as_of = _newest(completed).as_of if completed else None
+    done = newest.status == RUN_COMPLETED
+    recorded = (_recorded_totals([r for r in rows if r.run_id == newest.run_id], totals)
+                if done else None)
+    return LastRun(newest.run_id, newest.as_of, done, newest.fingerprint, recorded), last_as_of
+
+
+def _newest(rows: Sequence) -> object:
+    """The row of the latest `started_at` (a row without one is older than any with one; ties go
+    to the smallest run id)."""
+    by_run_id = sorted(rows, key=lambda r: r.run_id)
+    dated = [r for r in by_run_id if r.started_at is not None]
+    return max(dated, key=lambda r: r.started_at) if dated else by_run_id[0]
+
+
+def _recorded_totals(rows: Sequence, columns: Sequence[str]) -> dict[str, tuple[int, int, int, int]] | None:
+    """The warehouse totals a run recorded, from its run_log rows (one per source); None if any
+    is missing (run_log written by an older version)."""
+    if tuple(columns) != TOTAL_COLUMNS:
         return None
-    rows = run_log.where(F.col("run_id") == run_id).select("source", *TOTAL_COLUMNS).collect()
     totals = {r.source: tuple(r[c] for c in TOTAL_COLUMNS) for r in rows}
     if set(totals) != set(SOURCES) or any(None in t for t in totals.values()):
         return None
     return totals
-
-
-def last_completed_as_of(spark: SparkSession, warehouse: str) -> dt.datetime | None:
-    run_log = spark.read.format("delta").load(publish.table_path(warehouse, "run_log"))
-    newest = (run_log.where(F.col("status") == RUN_COMPLETED)
-              .orderBy(F.col("started_at").desc()).select("as_of").first())
-    return newest.as_of if newest else None
 
 
 def plan(spark: SparkSession, warehouse: str, mode: str, files: Mapping[str, list[str]],
@@ -249,8 +263,10 @@ def plan(spark: SparkSession, warehouse: str, mode: str, files: Mapping[str, lis
     if not all(set(state_columns(s)) <= set(spark.read.format("delta").load(state_path(warehouse, s)).columns)
                for s in SOURCES):
         return _rebuild(everything, "the key state was written by an older version: rebuilding in full")
-    previous = last_run(spark, warehouse)
-    processed = _processed(spark, warehouse)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two small Delta reads, side by side
+        history = pool.submit(run_history, spark, warehouse)
+        processed = _processed(spark, warehouse)
+        previous, last_as_of = history.result()
     for file in listing:
         seen = processed.get(file.path)
         if seen is not None and seen != (file.size, file.modification_time):
@@ -261,7 +277,6 @@ def plan(spark: SparkSession, warehouse: str, mode: str, files: Mapping[str, lis
     if gone:
         raise UserError(f"{gone[0]} was processed by an earlier run and is no longer in the input "
                         f"({len(gone)} such file(s)): run --mode full to rebuild")
-    last_as_of = last_completed_as_of(spark, warehouse)
     if last_as_of is not None and as_of < last_as_of:
         raise UserError(f"--as-of {as_of.isoformat()} is earlier than the last run's "
                         f"{last_as_of.isoformat()}: an incremental run cannot go back (run --mode full)")

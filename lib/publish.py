@@ -16,6 +16,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from lib import storage
+
 
 def table_path(warehouse: str, name: str) -> str:
     return f"{warehouse.rstrip('/')}/{name}"
@@ -70,12 +72,16 @@ def replace_run(
 
 def committed_version(spark: SparkSession, path: str, run_id: str) -> int:
     """The table's latest version, which must be this run's commit: the warehouse lock keeps
-    other runs out, and one run writes each table from one thread at a time."""
-    latest = DeltaTable.forPath(spark, path).history(1).select("version", "userMetadata").first()
-    if latest["userMetadata"] != run_id:
-        raise RuntimeError(f"{path}: the latest commit (version {latest['version']}) is not run "
-                           f"{run_id}'s but {latest['userMetadata']!r}'s: another writer is at work")
-    return int(latest["version"])
+    other runs out, and one run writes each table from one thread at a time.
+
+    Read from the Delta log itself (the newest `_delta_log/<version>.json` and its commitInfo
+    line), on the driver: `DeltaTable.history` would run a Spark job for each of a run's dozen
+    commits."""
+    version, user_metadata = storage.latest_commit(spark, path)
+    if user_metadata != run_id:
+        raise RuntimeError(f"{path}: the latest commit (version {version}) is not run "
+                           f"{run_id}'s but {user_metadata!r}'s: another writer is at work")
+    return version
 
 
 def overwrite_whole(frame: DataFrame, path: str, run_id: str, partition_by: Sequence[str]) -> int:

@@ -5,6 +5,8 @@ hdfs:// and dbfs:/ behave alike. Only file names and a few bytes per file come b
 """
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -80,6 +82,27 @@ def read_head(spark: SparkSession, file: str, limit: int = _PEEK_BYTES) -> str:
     except Exception as error:
         raise UserError(f"cannot read {file}: {str(error).splitlines()[0]}") from None
     return data.decode("utf-8", errors="replace")
+
+
+_COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
+_COMMIT_INFO_BYTES = 1 << 20  # Delta writes commitInfo as a commit's first line: a few KB
+
+
+def latest_commit(spark: SparkSession, table: str) -> tuple[int, str | None]:
+    """(version, userMetadata) of a Delta table's newest commit, from its log's file names and
+    that commit's `commitInfo` action (Delta's protocol, the same on every file system)."""
+    jvm, conf = _hadoop(spark)
+    log = jvm.org.apache.hadoop.fs.Path(f"{table.rstrip('/')}/_delta_log")
+    versions = [int(m.group(1)) for status in log.getFileSystem(conf).listStatus(log)
+                if (m := _COMMIT_FILE.match(status.getPath().getName()))]
+    if not versions:
+        raise RuntimeError(f"{table}: no Delta commit in its _delta_log")
+    version = max(versions)
+    for line in read_head(spark, f"{log.toString()}/{version:020d}.json", _COMMIT_INFO_BYTES).splitlines():
+        if line.startswith('{"commitInfo"'):
+            return version, json.loads(line)["commitInfo"].get("userMetadata")
+    raise RuntimeError(f"{table}: commit {version} has no commitInfo in its first "
+                       f"{_COMMIT_INFO_BYTES} bytes")
 
 
 def first_line(spark: SparkSession, file: str) -> str:
