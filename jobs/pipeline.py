@@ -209,7 +209,8 @@ def validate_and_stage(
             # Each read by two or three jobs (the months, the earlier versions, the staging, the
             # parent rows the validated rows name, the quarantine's MERGE): computed once.
             touched = staging.materialized(spark, key_state.touched_keys(
-                spec, fresh, None if parent is None else (parent[0], parent[1].rows(spark))),
+                spec, fresh, None if parent is None
+                else (parent[0], parent[1].rows(spark), parent[1].earlier_rows(spark))),
                 f"{staging_root}/_touched/{spec.name}")
             earlier_path = f"{staging_root}/_earlier/{spec.name}"
             earlier = staging.materialized(spark, key_state.earlier_versions(spec, touched), earlier_path)
@@ -339,7 +340,7 @@ def validate_and_publish(spark: SparkSession, args: argparse.Namespace, settings
     """Validate and stage every source, parents first; audit; publish. Returns the staged
     sources (their counts) and the data docs."""
     key_state = (KeyState(spark, args.warehouse, plan.recheck_rules, plan.lone_null_keys,
-                          broadcast=incremental.small_increment(plan))
+                          plan.recheck_from, broadcast=incremental.small_increment(plan))
                  if plan.incremental else None)
 
     def validated(spec: SourceSpec, parent: tuple[Parentage, StagedSource] | None = None,

@@ -12,9 +12,9 @@ What the warehouse keeps for it:
 An incremental run validates, in the same one-pass code as a full run, the rows whose outcome its
 files can change: the new rows, the earlier versions of their keys (an exact copy collapses with
 them, a different one makes every version a `conflicting_duplicate`), the children of every parent
-key it validates (a late order turns an `orphan` valid; a retracted transaction makes its
-chargebacks `parent_quarantined`), and, when `--as-of` moved on, the rows quarantined as after the
-last one. Of those versions, the ones whose published rows change (new ones, and earlier ones
+key whose reference it changes (a late order turns an `orphan` valid; a retracted transaction makes
+its chargebacks `parent_quarantined`), and, when `--as-of` moved on, the rows quarantined as after
+the last one. Of those versions, the ones whose published rows change (new ones, and earlier ones
 with another outcome: `unchanged_versions`) replace theirs in the state, the clean tables and the
 quarantine (lib/publishing.py); the metrics of the dates they reach are recomputed and replace
 those dates only.
@@ -37,7 +37,7 @@ from pyspark.sql import functions as F
 
 from lib import publish, storage
 from lib.errors import UserError
-from lib.quality.referential import PARENTAGE, Parentage
+from lib.quality.referential import PARENTAGE, Parentage, parent_reference
 from lib.quality.split import as_read_this_run, content_hash
 from lib.quality.suites import Suite
 from lib.schemas import RUN_COMPLETED, RUN_LOG, SOURCE_SPECS, SOURCES, SourceSpec
@@ -82,6 +82,9 @@ class Plan:
     rebuild_reason: str | None = None      # why an incremental run rebuilds in full
     # source -> the rules whose quarantined rows are validated again (--as-of moved on)
     recheck_rules: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # source -> the first month of the key state that can hold those rows (absent: every month;
+    # `as_of_rules_date_rows_after_it`)
+    recheck_from: Mapping[str, dt.date] = field(default_factory=dict)
     lone_null_keys: tuple[str, ...] = ()   # sources whose rows with a missing key part meet
     #                                        earlier versions only as exact copies
     # source -> the warehouse's totals the last run recorded (rows read, valid, quarantined,
@@ -161,14 +164,30 @@ def reference_fingerprint(rate_rows: Sequence, reason_rows: Sequence, suites: Ma
     return hashlib.sha256(content.encode()).hexdigest()
 
 
+def _uses_as_of(value) -> bool:
+    if isinstance(value, dict):
+        return value.get("$PARAMETER") == "as_of" or any(_uses_as_of(v) for v in value.values())
+    return isinstance(value, list) and any(_uses_as_of(v) for v in value)
+
+
 def as_of_rules(suite: Suite) -> tuple[str, ...]:
     """The suite's rules whose outcome depends on --as-of (their kwargs use the `as_of`
     parameter): only a source whose suite has one is searched for rows they quarantined."""
-    def uses_as_of(value) -> bool:
-        if isinstance(value, dict):
-            return value.get("$PARAMETER") == "as_of" or any(uses_as_of(v) for v in value.values())
-        return isinstance(value, list) and any(uses_as_of(v) for v in value)
-    return tuple(sorted({e["meta"]["rule"] for e in suite.expectations if uses_as_of(e.get("kwargs", {}))}))
+    return tuple(sorted({e["meta"]["rule"] for e in suite.expectations if _uses_as_of(e.get("kwargs", {}))}))
+
+
+def as_of_rules_date_rows_after_it(suite: Suite, source: str) -> bool:
+    """Whether every --as-of rule of the suite caps the date the key state is partitioned by
+    (`STATE_DATE_OF`) at --as-of: `expect_column_values_to_be_between` on that column with
+    `max_value` the `as_of` parameter, and no other use of it. A row such a rule quarantined is
+    dated after the --as-of it was validated with, so after the last run's: an incremental run
+    looks for them in the months from that one's on, not in every month of the warehouse."""
+    def caps_state_date(kwargs: Mapping) -> bool:
+        rest = {k: v for k, v in kwargs.items() if k != "max_value"}
+        return (kwargs.get("column") == STATE_DATE_OF[source]
+                and kwargs.get("max_value") == {"$PARAMETER": "as_of"} and not _uses_as_of(rest))
+    return all(caps_state_date(e.get("kwargs", {})) for e in suite.expectations
+               if _uses_as_of(e.get("kwargs", {})))
 
 
 def uniqueness_ignores_missing_keys(suite: Suite) -> bool:
@@ -295,6 +314,8 @@ def plan(spark: SparkSession, warehouse: str, mode: str, files: Mapping[str, lis
     moved = last_as_of is None or as_of > last_as_of
     return Plan(INCREMENTAL, {s: [f.path for f in new if f.source == s] for s in SOURCES}, new,
                 recheck_rules={s: as_of_rules(suites[s]) for s in SOURCES} if moved else {},
+                recheck_from={s: last_as_of.date().replace(day=1) for s in SOURCES
+                              if last_as_of is not None and as_of_rules_date_rows_after_it(suites[s], s)},
                 lone_null_keys=tuple(s for s in SOURCES if uniqueness_ignores_missing_keys(suites[s])),
                 totals_before=previous.totals)
 
@@ -351,6 +372,28 @@ def keyed(left: DataFrame, keys: DataFrame, key: Sequence[str], how: str, by_con
     return joined if how in ("left_semi", "left_anti") else joined.drop(*renamed.columns)
 
 
+def changed_parents(parentage: Parentage, validated: DataFrame, earlier: DataFrame) -> DataFrame:
+    """The parent keys (`_touched_parent`) this run validated whose reference, what a child
+    reads of its parent (whether the key exists, and its valid row's attributes:
+    `referential.parent_reference`), differs from the one their earlier rows gave. After every
+    run each child in the key state was validated against its parent as that run left it, so
+    only these keys' children can change outcome: a new key's (children that were `orphan`),
+    a key that became quarantined or valid, or whose valid row changed. Most keys a day
+    validates again (exact copies, children of other changes) keep their reference, and
+    their children, anywhere in the warehouse, need not be looked up."""
+    parent_key = SOURCE_SPECS[parentage.parent].key[0]
+
+    def reference(rows: DataFrame, side: str) -> DataFrame:
+        return (parent_reference(rows, parentage, parent_key)
+                .select(F.col("_parent_key").alias("_touched_parent"), F.col("_parent").alias(side),
+                        F.lit(True).alias(f"{side}_exists")))
+
+    both = reference(validated, "_after").join(reference(earlier, "_before"), "_touched_parent", "full_outer")
+    same = (F.col("_after_exists").eqNullSafe(F.col("_before_exists"))
+            & F.col("_after").eqNullSafe(F.col("_before")))
+    return both.where(~same).select("_touched_parent")
+
+
 @dataclass(frozen=True)
 class KeyState:
     """The warehouse's versions of every key, as earlier runs left them."""
@@ -358,6 +401,7 @@ class KeyState:
     warehouse: str
     recheck_rules: Mapping[str, tuple[str, ...]]  # see Plan
     lone_null_keys: tuple[str, ...]
+    recheck_from: Mapping[str, dt.date] = field(default_factory=dict)  # see Plan
     # The run's new files are small (`small_increment`): the keys they touch are shipped to every
     # task that reads the state, instead of shuffling the state (every key) to meet them.
     broadcast: bool = False
@@ -400,28 +444,34 @@ class KeyState:
         return rows.select(*spec.key, F.when(missing, content).cast("bigint").alias("_content"))
 
     def touched_keys(self, spec: SourceSpec, fresh: DataFrame,
-                     parent: tuple[Parentage, DataFrame] | None) -> DataFrame:
+                     parent: tuple[Parentage, DataFrame, DataFrame] | None) -> DataFrame:
         """The keys whose outcome this run can change: those of its new rows, those whose parent
-        key it validates (`parent`: the parentage and the parent's validated rows), and those
-        quarantined by a rule that a later --as-of can lift. A row with a missing key part
-        touches only its own content where it can meet no other (`_touched`)."""
+        changed (`parent`: the parentage, the parent's validated rows and their earlier rows;
+        `changed_parents`), and those quarantined by a rule that a later --as-of can lift. A row
+        with a missing key part touches only its own content where it can meet no other
+        (`_touched`)."""
         versions = self.versions(spec.name)
         keys = self._touched(spec, fresh, content_hash(fresh, spec))
         if parent is not None:
-            parentage, parent_rows = parent
-            parent_key = SOURCE_SPECS[parentage.parent].key[0]
-            parents = parent_rows.select(F.col(parent_key).alias("_touched_parent")).distinct()
+            parentage, parent_rows, parent_earlier = parent
+            parents = changed_parents(parentage, parent_rows, parent_earlier)
             months = self.months_holding(spec.name, PARENT_HASH, parents, ["_touched_parent"])
             if self.broadcast:
                 parents = F.broadcast(parents)
             children = (versions.where(publish.in_dates(STATE_MONTH, months))
                         .join(parents, F.col(parentage.foreign_key) == F.col("_touched_parent"), "left_semi"))
             keys = keys.unionByName(self._touched(spec, children, F.col("_content")))
-        recheck = self.recheck_rules.get(spec.name, ())
-        if recheck:
-            lifted = F.arrays_overlap(F.col("failed_rules.rule"), F.array(*[F.lit(r) for r in recheck]))
-            keys = keys.unionByName(self._touched(spec, versions.where(lifted), F.col("_content")))
+        if self.recheck_rules.get(spec.name):
+            keys = keys.unionByName(self._touched(spec, self.quarantined_by_as_of(spec), F.col("_content")))
         return keys.distinct()
+
+    def quarantined_by_as_of(self, spec: SourceSpec) -> DataFrame:
+        """The versions that failed a rule a later --as-of can lift (`Plan.recheck_rules`), read
+        from the months that can hold them (`Plan.recheck_from`)."""
+        recheck = self.recheck_rules.get(spec.name, ())
+        lifted = F.arrays_overlap(F.col("failed_rules.rule"), F.array(*[F.lit(r) for r in recheck]))
+        versions, since = self.versions(spec.name), self.recheck_from.get(spec.name)
+        return (versions if since is None else versions.where(F.col(STATE_MONTH) >= F.lit(since))).where(lifted)
 
     def earlier_versions(self, spec: SourceSpec, touched: DataFrame) -> DataFrame:
         """Every version the state holds of the keys in `touched` (`touched_keys`), as the last
@@ -449,15 +499,19 @@ class KeyState:
                           children: DataFrame) -> DataFrame:
         """The parent rows that `children` name, as they stand after this run: earlier versions
         of keys this run did not validate, and the ones it validated (`validated`); only the
-        columns the referential check reads."""
+        columns the referential check reads.
+
+        Only the named keys this run did not validate are looked up in the key state: a day's
+        transactions mostly name the day's own orders, so the months searched are those of the
+        few orders that came in earlier files, not every month the state holds."""
         parent_key = SOURCE_SPECS[parentage.parent].key[0]
         columns = [parent_key, "quarantined", *parentage.attributes]
         # a missing foreign key names no parent (the referential join is an equality)
         named = (children.select(F.col(parentage.foreign_key).alias(parent_key))
                  .where(F.col(parent_key).isNotNull()).distinct())
-        months = self.months_holding(parentage.parent, KEY_HASH, named, [parent_key])
-        earlier = keyed(self.versions(parentage.parent).where(publish.in_dates(STATE_MONTH, months))
-                        .select(*columns), named, [parent_key], "left_semi", broadcast=self.broadcast)
-        untouched = keyed(earlier, validated.select(parent_key).distinct(), [parent_key], "left_anti",
-                          broadcast=self.broadcast)
+        not_validated = keyed(named, validated.select(parent_key).distinct(), [parent_key], "left_anti",
+                              broadcast=self.broadcast)
+        months = self.months_holding(parentage.parent, KEY_HASH, not_validated, [parent_key])
+        untouched = keyed(self.versions(parentage.parent).where(publish.in_dates(STATE_MONTH, months))
+                          .select(*columns), not_validated, [parent_key], "left_semi", broadcast=self.broadcast)
         return untouched.unionByName(keyed(validated.select(*columns), named, [parent_key], "left_semi"))

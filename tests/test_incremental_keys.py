@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from decimal import Decimal
 
 from chispa import assert_df_equality
 from pyspark.sql import types as T
 
 from lib.incremental import (
-    KEY_HASH, PARENT_HASH, STATE_MONTH, KeyState, as_of_rules, as_state, keyed, state_path,
+    KEY_HASH, PARENT_HASH, STATE_MONTH, KeyState, as_of_rules, as_of_rules_date_rows_after_it, as_state,
+    changed_parents, keyed, state_path,
     uniqueness_ignores_missing_keys, uniqueness_off_key, unchanged_versions,
 )
 from lib.publishing import EarlierVersions
+from lib.quality.referential import ORDER_OF_TRANSACTION
 from lib.quality.suites import load_suites
 from lib.schemas import SOURCE_SPECS, SOURCES
 
@@ -182,3 +185,70 @@ def test_a_version_validated_again_is_unchanged_only_when_every_published_column
 
     assert_df_equality(unchanged, spark.createDataFrame([("o1", 1), (None, 6)], "order_id string, _content bigint"),
                        ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_parent_changed_when_it_is_new_or_its_reference_differs_not_when_it_is_validated_again_alike(spark):
+    # (order_id, quarantined, currency, total_amount): an order's validated rows and its earlier ones
+    schema = "order_id string, quarantined boolean, currency string, total_amount decimal(18,2)"
+    earlier = [("o1", False, "EUR", 10),   # o1: validated again as it was (an exact copy came in)
+               ("o2", False, "EUR", 20),   # o2: a conflicting version quarantines both
+               ("o3", True, "EUR", 30),    # o3: lifted, now valid
+               ("o4", False, "EUR", 40),   # o4: valid before and after, with another amount
+               ("o5", True, "USD", 50)]    # o5: quarantined before and after, for another rule
+    validated = [("o1", False, "EUR", 10),
+                 ("o2", True, "EUR", 20), ("o2", True, "EUR", 21),
+                 ("o3", False, "EUR", 30),
+                 ("o4", False, "EUR", 41),
+                 ("o5", True, "USD", 51),
+                 ("o6", True, "GBP", 60),   # new, quarantined: children turn parent_quarantined
+                 ("o7", False, "GBP", 70),  # new, valid: orphans turn valid
+                 (None, False, "GBP", 80)]  # no key: no child names it
+
+    def frame(rows):
+        return spark.createDataFrame([(k, q, c, Decimal(a)) for k, q, c, a in rows], schema)
+
+    changed = changed_parents(ORDER_OF_TRANSACTION, frame(validated), frame(earlier))
+
+    assert sorted(r[0] for r in changed.collect()) == ["o2", "o3", "o4", "o6", "o7"]
+
+
+def test_rows_an_as_of_rule_quarantined_are_looked_for_after_the_last_as_of_only_when_the_rule_caps_the_state_date(
+        repo_root):
+    suites = load_suites(str(repo_root / "expectations"), SOURCES)
+    assert {s: as_of_rules_date_rows_after_it(suites[s], s) for s in SOURCES} == {
+        "orders": True, "transactions": True, "chargebacks": True}  # orders and chargebacks: no such rule
+
+    def with_kwargs(**changes):
+        suite = copy.deepcopy(suites["transactions"])
+        rule = next(e for e in suite.definition["expectations"] if e["meta"]["rule"] == "timestamp_after_as_of")
+        rule["kwargs"].update(changes)
+        return suite
+
+    as_of = {"$PARAMETER": "as_of"}
+    assert as_of_rules_date_rows_after_it(with_kwargs(min_value="2020-01-01T00:00:00"), "transactions")
+    assert not as_of_rules_date_rows_after_it(with_kwargs(min_value=as_of, max_value=None), "transactions")
+    assert not as_of_rules_date_rows_after_it(with_kwargs(column="order_id"), "transactions")
+    assert not as_of_rules_date_rows_after_it(with_kwargs(row_condition={"x": as_of}), "transactions")
+
+
+def test_the_rows_an_as_of_rule_quarantined_are_read_from_the_months_after_the_last_as_of(spark, tmp_path):
+    schema = T.StructType([*STATE_ROWS.fields, T.StructField(
+        "failed_rules", T.ArrayType(T.StructType([T.StructField("rule", T.StringType()),
+                                                  T.StructField("message", T.StringType())])))])
+    late = [("timestamp_after_as_of", "m")]
+    # t1 is dated before the month of an October --as-of: a run with one could not leave it so
+    # quarantined, and one that says so does not read its month
+    rows = [("t1", "o1", dt.datetime(2026, 9, 30, 23), 1, True, late),
+            ("t2", "o2", dt.datetime(2026, 10, 2), 2, True, late),
+            ("t3", "o3", dt.datetime(2026, 11, 5), 3, True, late),
+            ("t4", "o4", dt.datetime(2026, 11, 6), 4, True, [("orphan", "m")])]
+    (as_state(spark.createDataFrame(rows, schema), "transactions")
+     .write.format("delta").partitionBy(STATE_MONTH).save(state_path(str(tmp_path), "transactions")))
+    rules = {"transactions": ("timestamp_after_as_of",)}
+
+    everywhere = KeyState(spark, str(tmp_path), rules, (), {})
+    since_october = KeyState(spark, str(tmp_path), rules, (), {"transactions": dt.date(2026, 10, 1)})
+    assert sorted(r[0] for r in everywhere.quarantined_by_as_of(SOURCE_SPECS["transactions"]).collect()) == [
+        "t1", "t2", "t3"]
+    assert sorted(r[0] for r in since_october.quarantined_by_as_of(SOURCE_SPECS["transactions"]).collect()) == [
+        "t2", "t3"]
