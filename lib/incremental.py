@@ -216,11 +216,6 @@ def uniqueness_off_key(suite: Suite, key: Sequence[str]) -> tuple[str, ...]:
                         if e["type"] in UNIQUENESS_RULES and not set(key) <= columns(e.get("kwargs", {}))))
 
 
-def last_run(spark: SparkSession, warehouse: str) -> LastRun | None:
-    """The newest run of the warehouse by start time (run_log: a few rows per run)."""
-    return run_history(spark, warehouse)[0]
-
-
 TOTAL_COLUMNS = tuple(f.name for f in RUN_LOG.fields if f.name.startswith("total_"))  # read, valid, ...
 
 

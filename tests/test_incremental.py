@@ -318,7 +318,8 @@ def test_a_uniqueness_rule_off_the_key_makes_the_run_a_full_one(spark, chain):
     with the fingerprint the last run recorded (as when the suites changed runs ago), the run
     still rebuilds in full, and says why."""
     suites = load_suites(str(REPO_ROOT / "expectations"), SOURCES)
-    fingerprint = incremental.last_run(spark, str(chain.warehouse)).reference_fingerprint
+    last_run, _ = incremental.run_history(spark, str(chain.warehouse))
+    fingerprint = last_run.reference_fingerprint
     files = pipeline.discover_inputs(spark, str(chain.input_dir))
     as_of = pipeline.parse_as_of(BATCH_AS_OF[-1])
 
