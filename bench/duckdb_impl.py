@@ -105,7 +105,7 @@ def parse_json(con, source: str, fields: list[str]) -> None:
 def build_orders(con, rates_listed: str) -> None:
     parse_json(con, "orders", ["order_id", "customer_id", "timestamp", "total_amount",
                                "currency", "items", "payment_status"])
-    con.execute(f"""
+    con.execute("""
         CREATE TABLE typed_orders AS
         WITH typed AS (
             SELECT source_file, record, is_object, j,
@@ -118,7 +118,7 @@ def build_orders(con, rates_listed: str) -> None:
                        CASE WHEN NOT str_ok(json_type(j.payment_status)) THEN 'payment_status' END,
                        CASE WHEN json_type(j.items) NOT IN ('ARRAY', 'NULL') THEN 'items' END,
                        CASE WHEN json_type(j.items) = 'ARRAY' AND len(list_filter(
-                           from_json(j.items, '[{{"product_id": "JSON", "quantity": "JSON", "unit_price": "JSON"}}]'),
+                           from_json(j.items, '[{"product_id": "JSON", "quantity": "JSON", "unit_price": "JSON"}]'),
                            lambda i: i IS NULL OR NOT str_ok(json_type(i.product_id))
                                 OR NOT (json_type(i.quantity) IS NULL OR json_type(i.quantity) IN ('NULL', 'UBIGINT', 'BIGINT'))
                                 OR NOT num_ok(json_type(i.unit_price)))) > 0 THEN 'items[]' END
@@ -132,10 +132,10 @@ def build_orders(con, rates_listed: str) -> None:
                to_amount(j.total_amount::VARCHAR) AS total_amount,
                jstr(j.currency) AS currency, jstr(j.payment_status) AS payment_status,
                CASE WHEN json_type(j.items) = 'ARRAY' THEN list_transform(
-                   from_json(j.items, '[{{"product_id": "JSON", "quantity": "JSON", "unit_price": "JSON"}}]'),
-                   lambda i: {{'product_id': jstr(i.product_id),
+                   from_json(j.items, '[{"product_id": "JSON", "quantity": "JSON", "unit_price": "JSON"}]'),
+                   lambda i: {'product_id': jstr(i.product_id),
                           'quantity': TRY_CAST(i.quantity::VARCHAR AS BIGINT),
-                          'unit_price': to_amount(i.unit_price::VARCHAR)}}) END AS items
+                          'unit_price': to_amount(i.unit_price::VARCHAR)}) END AS items
         FROM typed
     """)
     con.execute("""
@@ -447,7 +447,7 @@ def run(input_dir: str, out_dir: str, as_of: str, threads: int | None) -> dict:
     for source in common.SOURCES:
         load_raw_lines(con, source, files[source])
     build_orders(con, rates_listed)
-    con.execute(f"""
+    con.execute("""
         CREATE TABLE valid_orders AS
         SELECT order_id, customer_id, ts AS timestamp, total_amount, o.currency, items, payment_status,
                fx.rate_to_usd AS fx_rate, CAST(ts AS DATE) AS order_date
