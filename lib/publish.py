@@ -79,8 +79,9 @@ def committed_version(spark: SparkSession, path: str, run_id: str) -> int:
     commits."""
     version, user_metadata = storage.latest_commit(spark, path)
     if user_metadata != run_id:
+        writer = f"run {user_metadata}'s" if user_metadata else "one without a run id"
         raise RuntimeError(f"{path}: the latest commit (version {version}) is not run "
-                           f"{run_id}'s but {user_metadata!r}'s: another writer is at work")
+                           f"{run_id}'s but {writer}: another writer is at work")
     return version
 
 

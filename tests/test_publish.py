@@ -22,7 +22,8 @@ def test_each_write_returns_its_own_version_and_a_foreign_commit_is_refused(spar
     history = {h["version"]: h.get("userMetadata") for h in DeltaTable(path).history()}
     assert history == {0: "run-1", 1: "run-1", 2: "run-2"}
 
-    with pytest.raises(RuntimeError, match=r"latest commit \(version 2\) is not run run-1's but 'run-2'"):
+    with pytest.raises(RuntimeError, match=r"latest commit \(version 2\) is not run run-1's "
+                                           r"but run run-2's: another writer"):
         publish.committed_version(spark, path, "run-1")
 
 
