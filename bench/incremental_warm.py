@@ -76,8 +76,8 @@ def warm_rep(split: Path, base_warehouse: Path, work: Path, rep: int, args) -> d
                 "run_log": logged_run(warehouses[kind], run_ids[kind]) if code == 0 else None,
             }
         b = record["runs"]["incremental"]["run_log"] or {}
-        if {s.get("mode") for s in b.values() if isinstance(s, dict)} != {"incremental"}:
-            record["status"] = "not_incremental"
+        if record["status"] == "ok" and {s.get("mode") for s in b.values() if isinstance(s, dict)} != {"incremental"}:
+            record["status"] = "not_incremental"  # rebuilt in full, or no run_log: not a B measurement
         print(f"[{time.strftime('%H:%M:%S')}] [run] warm JVM rep={rep} {record['status']}: "
               + ", ".join(f"{k} {record['runs'][k]['wall_seconds']}s" for k in order), flush=True)
         return record
