@@ -201,6 +201,17 @@ def logged_run(warehouse: Path, run_id: str) -> dict:
             for r in rows}
 
 
+def base_is_complete(warehouse: Path) -> bool:
+    """The base run completed: run_log's totals are written when its last table is."""
+    logged = logged_run(warehouse, "base")
+    return all(isinstance(logged.get(s), dict) and logged[s]["total_rows_read"] is not None for s in SOURCES)
+
+
+def ran_incrementally(run_log: dict | None) -> bool:
+    """run_log says `incremental` for every source (not a run that rebuilt in full, or wrote none)."""
+    return {s.get("mode") for s in (run_log or {}).values() if isinstance(s, dict)} == {"incremental"}
+
+
 def timed(kind: str, rep: int, cmd: list[str], warehouse: Path, run_id: str, args, results: dict) -> dict:
     record = {"kind": kind, "rep": rep, "loadavg_1m": os.getloadavg()[0], "started_at": time.strftime("%H:%M:%S")}
     print(f"[{record['started_at']}] [run] {kind:12s} rep={rep} started", flush=True)
@@ -240,8 +251,7 @@ def incremental_run(split: Path, base_warehouse: Path, work: Path, rep: int, arg
         for target in added:
             target.unlink(missing_ok=True)
         shutil.rmtree(warehouse.parent, ignore_errors=True)
-    modes = {s.get("mode") for s in (record.get("run_log") or {}).values() if isinstance(s, dict)}
-    if record["status"] == "ok" and modes != {"incremental"}:
+    if record["status"] == "ok" and not ran_incrementally(record.get("run_log")):
         record["status"] = "not_incremental"  # rebuilt in full, or no run_log: not a B measurement
         (Path(args.results) / "results.json").write_text(json.dumps(results, indent=2))
     return record
@@ -354,10 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     base_warehouse = (Path(args.base_warehouse) if kept
                       else Path(tempfile.mkdtemp(prefix="bench-inc-base-", dir=work)) / "warehouse")
     try:
-        logged = logged_run(base_warehouse, "base") if kept else {}
-        # completed: run_log's totals are written when the last table is
-        reusable = kept and all(isinstance(logged.get(s), dict) and logged[s]["total_rows_read"] is not None
-                                for s in ("orders", "transactions", "chargebacks"))
+        reusable = kept and base_is_complete(base_warehouse)
         if reusable:
             reset_incremental_input(split)
             print(f"reusing the base warehouse {base_warehouse}", flush=True)

@@ -30,9 +30,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from incremental import (AS_OF, BASE_AS_OF, COUNTS, GOAL, ROOT, SOURCES, day_files, ensure_data,  # noqa: E402
-                         ensure_split, link, logged_run, machine, pipeline, reset_incremental_input,
-                         timed)
+from incremental import (AS_OF, BASE_AS_OF, COUNTS, GOAL, ROOT, SOURCES, base_is_complete,  # noqa: E402
+                         day_files, ensure_data, ensure_split, link, logged_run, machine, pipeline,
+                         ran_incrementally, reset_incremental_input, timed)
 from run import measure  # noqa: E402
 
 WARM_RUN = re.compile(r"^WARM_RUN (\S+) (-?\d+) ([0-9.]+) ([0-9.]+)$", re.MULTILINE)
@@ -75,9 +75,8 @@ def warm_rep(split: Path, base_warehouse: Path, work: Path, rep: int, args) -> d
                 "from_process_start": round(end - started_at, 2) if end is not None else None,
                 "run_log": logged_run(warehouses[kind], run_ids[kind]) if code == 0 else None,
             }
-        b = record["runs"]["incremental"]["run_log"] or {}
-        if record["status"] == "ok" and {s.get("mode") for s in b.values() if isinstance(s, dict)} != {"incremental"}:
-            record["status"] = "not_incremental"  # rebuilt in full, or no run_log: not a B measurement
+        if record["status"] == "ok" and not ran_incrementally(record["runs"]["incremental"]["run_log"]):
+            record["status"] = "not_incremental"  # not a B measurement
         print(f"[{time.strftime('%H:%M:%S')}] [run] warm JVM rep={rep} {record['status']}: "
               + ", ".join(f"{k} {record['runs'][k]['wall_seconds']}s" for k in order), flush=True)
         return record
@@ -141,13 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     results = {"command": " ".join([".venv/bin/python", "bench/incremental_warm.py",
                                     *(argv if argv is not None else sys.argv[1:])]),
                "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "rows": args.rows, "split": stats,
-               "machine": machine(), "reps": []}
+               "machine": machine(), "runs": [], "reps": []}  # runs: the base run, when built here
     base_warehouse = Path(args.base_warehouse)
-    logged = logged_run(base_warehouse, "base")
-    if not all(isinstance(logged.get(s), dict) and logged[s]["total_rows_read"] is not None for s in SOURCES):
+    if not base_is_complete(base_warehouse):
         shutil.rmtree(base_warehouse, ignore_errors=True)
         base = timed("base", 0, pipeline(reset_incremental_input(split), base_warehouse, BASE_AS_OF, "full", "base"),
-                     base_warehouse, "base", args, {"runs": []})
+                     base_warehouse, "base", args, results)
         if base["status"] != "ok":
             print(f"bench/incremental_warm.py: the base run failed; see {base['log']}", file=sys.stderr)
             return 1
