@@ -9,7 +9,7 @@ them, so a reader can find the set of versions one run published.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import contextmanager
 
 from delta.tables import DeltaTable
@@ -85,12 +85,31 @@ def committed_version(spark: SparkSession, path: str, run_id: str) -> int:
     return version
 
 
-def overwrite_whole(frame: DataFrame, path: str, run_id: str, partition_by: Sequence[str]) -> int:
+def overwrite_whole(frame: DataFrame, path: str, run_id: str, partition_by: Sequence[str],
+                    properties: Mapping[str, str] | None = None) -> int:
     """Replace a table with `frame` as its tasks hold it, without a shuffle: each task writes a
-    file per partition it has rows of (the key state: a few months per task)."""
-    (frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-     .option("userMetadata", run_id).partitionBy(*partition_by).save(path))
-    return committed_version(frame.sparkSession, path, run_id)
+    file per partition it has rows of (the key state: a few months per task).
+
+    `properties`, Delta table properties the table must have: a new table is created with them;
+    Delta ignores them on an existing table's overwrite, so one that lacks them is altered first
+    (once in its life, by this run: the commit carries the run id)."""
+    spark = frame.sparkSession
+    if properties and DeltaTable.isDeltaTable(spark, path):
+        _ensure_properties(spark, path, properties)
+    writer = (frame.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+              .option("userMetadata", run_id).partitionBy(*partition_by))
+    for key, value in (properties or {}).items():
+        writer = writer.option(key, value)
+    writer.save(path)
+    return committed_version(spark, path, run_id)
+
+
+def _ensure_properties(spark: SparkSession, path: str, properties: Mapping[str, str]) -> None:
+    current = DeltaTable.forPath(spark, path).detail().first().properties
+    missing = {k: v for k, v in properties.items() if current.get(k) != v}
+    if missing:
+        settings = ", ".join(f"'{k}' = '{v}'" for k, v in sorted(missing.items()))
+        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({settings})")
 
 
 def append(frame: DataFrame, path: str, run_id: str) -> int:

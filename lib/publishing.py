@@ -179,7 +179,7 @@ def _full_writes(warehouse, run_id, counts: Mapping[str, SourceCounts], rows, cl
             METRIC_PARTITIONS, True),
         **{f"_state/{s}": lambda s=s: publish.overwrite_whole(
             guarded(f"_state/{s}", incremental.as_state(rows[s], s)), incremental.state_path(warehouse, s),
-            run_id, [incremental.STATE_MONTH]) for s in SOURCES},
+            run_id, [incremental.STATE_MONTH], incremental.STATE_PROPERTIES) for s in SOURCES},
         PROCESSED_FILES: lambda: publish.overwrite_whole(processed.coalesce(1), path(PROCESSED_FILES), run_id, []),
     }
 
