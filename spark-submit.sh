@@ -82,7 +82,16 @@ py_files="$bundle${user_py_files:+,$user_py_files}"
 # a JSON source took 1.3-1.5x as long (docs/benchmarks.md). Executors get it too (a user's own
 # --conf spark.executor.extraJavaOptions replaces it).
 jit_options="-XX:-DontCompileHugeMethods"
-java_options="-Dlog4j2.configurationFile=file:$ROOT/conf/log4j2.properties $jit_options${user_java_options:+ $user_java_options}"
+# -XX:+UseParallelGC, in local mode only, where the driver JVM runs every task: a batch job wants
+# throughput, and the parallel collector's cheaper write barriers and no concurrent marking made
+# a full run at 1M 0.9x as long as with G1, Java 17's default (docs/benchmarks.md, twelfth
+# session). Its pauses are longer, which a batch job does not mind. A user's own collector
+# (-XX:+Use...GC in --driver-java-options) is kept instead: the JVM refuses two.
+gc_options=""
+if [[ "$master" == local* ]] && [[ "$user_java_options" != *-XX:+Use*GC* ]]; then
+  gc_options=" -XX:+UseParallelGC"
+fi
+java_options="-Dlog4j2.configurationFile=file:$ROOT/conf/log4j2.properties $jit_options$gc_options${user_java_options:+ $user_java_options}"
 
 # Executors on this machine (local mode, a loopback standalone cluster) use the project's venv;
 # on a real cluster set PYSPARK_PYTHON yourself (docs/deploy.md).
