@@ -8,6 +8,8 @@ load or of the page cache hits every implementation alike:
   a  full    ./spark-submit.sh jobs/pipeline.py          (the real job)
   b  floor   ./spark-submit.sh bench/floor_job.py        (Spark's typed readers + one Delta write per source)
   f  text floor  bench/floor_job.py --text               (raw text lines read and written, no parsing)
+  g  keyed floor bench/floor_job.py --keyed              (parse keeping the raw line, de-duplicate by key,
+              write the key state and a clean table from it: no rules; JSON Lines and CSV)
   c  duckdb  .venv/bin/python bench/duckdb_impl.py       (the contract in DuckDB SQL)
   d  pandas  .venv/bin/python bench/pandas_impl.py       (the contract in pandas + Pydantic)
   e  baseline the full job of --baseline-rev REV, from a git worktree of that commit (a
@@ -49,6 +51,7 @@ IMPLEMENTATIONS = {
     "d": ("pandas", "pandas + Pydantic (bench/pandas_impl.py)"),
     "e": ("baseline", "Spark pipeline at --baseline-rev"),
     "f": ("text floor", "Spark text floor: lines read + written (bench/floor_job.py --text)"),
+    "g": ("keyed floor", "Spark keyed floor: parse, de-duplicate, key state + clean table (bench/floor_job.py --keyed)"),
 }
 LAYOUTS = ("jsonl", "assignment")
 ASSIGNMENT_CHARGEBACK_RATE = 0.3
@@ -62,6 +65,7 @@ def command(letter: str, data: Path, out: Path) -> list[str]:
         "a": [submit, "jobs/pipeline.py", "--input", str(data), "--warehouse", str(out), "--as-of", AS_OF],
         "b": [submit, "bench/floor_job.py", "--input", str(data), "--warehouse", str(out)],
         "f": [submit, "bench/floor_job.py", "--input", str(data), "--warehouse", str(out), "--text"],
+        "g": [submit, "bench/floor_job.py", "--input", str(data), "--warehouse", str(out), "--keyed"],
         "c": [python, "bench/duckdb_impl.py", "--input", str(data), "--out", str(out), "--as-of", AS_OF],
         "d": [python, "bench/pandas_impl.py", "--input", str(data), "--out", str(out), "--as-of", AS_OF],
         "e": [str(BASELINE.get("root", ROOT) / "spark-submit.sh"),
@@ -74,7 +78,7 @@ def command(letter: str, data: Path, out: Path) -> list[str]:
 def entry_point(letter: str) -> Path:
     if letter == "e":
         return BASELINE.get("root", ROOT / "missing-baseline") / "jobs" / "pipeline.py"
-    return ROOT / {"a": "jobs/pipeline.py", "b": "bench/floor_job.py", "f": "bench/floor_job.py",
+    return ROOT / {"a": "jobs/pipeline.py", "b": "bench/floor_job.py", "f": "bench/floor_job.py", "g": "bench/floor_job.py",
                    "c": "bench/duckdb_impl.py", "d": "bench/pandas_impl.py"}[letter]
 
 
@@ -323,13 +327,14 @@ def summary(results: dict) -> str:
                 f"{_median(ok, 'peak_tree_rss_mib'):.0f} | {f'{driver:.0f}' if driver else '–'} | {notes} |"
                 if walls else f"| {label} | {impl} | 0 / {len(mine)} | – | – | – | – | {notes} |")
     lines += ["", "## Ratios (of median wall times)", "",
-              "| rows | full / floor | full / text floor | pandas / full | duckdb / full | full / duckdb "
-              "| baseline / full |", "|---|---|---|---|---|---|---|"]
+              "| rows | full / floor | full / text floor | keyed floor / floor | pandas / full | duckdb / full "
+              "| full / duckdb | baseline / full |", "|---|---|---|---|---|---|---|---|"]
     med = {(impl, size): _median(_ok(runs, impl, size), "wall_seconds") for impl in impls for size in sizes}
     for size in sizes:
         full = med.get(("full", size))
         lines.append(f"| {size_label(*size)} | {_ratio(full, med.get(('floor', size)))} | "
                      f"{_ratio(full, med.get(('text floor', size)))} | "
+                     f"{_ratio(med.get(('keyed floor', size)), med.get(('floor', size)))} | "
                      f"{_ratio(med.get(('pandas', size)), full)} | "
                      f"{_ratio(med.get(('duckdb', size)), full)} | "
                      f"{_ratio(full, med.get(('duckdb', size)))} | "
