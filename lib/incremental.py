@@ -120,8 +120,8 @@ def state_path(warehouse: str, source: str) -> str:
 
 # The key state is searched by month (its partitions) and joined on key hashes; a file's min and
 # max of a hash, a raw record or an id span every value, so per-column statistics never skip a
-# file. Delta still keeps each file's row count. Not collecting them saves ~15-20% of a state
-# write's time (docs/benchmarks.md, 2026-12-07, twelfth session).
+# file. Delta still keeps each file's row count. Not collecting them saves a tenth to a fifth of
+# a state write's time (docs/benchmarks.md, 2026-12-07, twelfth session).
 STATE_PROPERTIES = {"delta.dataSkippingNumIndexedCols": "0"}
 
 
