@@ -27,6 +27,7 @@ import time
 
 from pyspark.sql import Window, functions as F, types as T
 
+from lib.incremental import STATE_DATE_OF
 from lib.schemas import AMOUNT, ITEM, SOURCE_SPECS, SourceSpec
 from lib.session import build_session
 from lib.storage import source_files, starts_with_array
@@ -55,10 +56,6 @@ def typed_schema(spec: SourceSpec) -> T.StructType:
     return struct(tree)
 
 
-# The column each source's clean table is partitioned by the date of (the pipeline's choice).
-DATE_OF = {"orders": "timestamp", "transactions": "timestamp", "chargebacks": "dispute_date"}
-
-
 def keyed_floor(spark, spec: SourceSpec, files: str, table: str) -> None:
     """`--keyed` for one source (see the module doc)."""
     schema = typed_schema(spec)
@@ -76,7 +73,7 @@ def keyed_floor(spark, spec: SourceSpec, files: str, table: str) -> None:
     state = (typed.withColumn("_content", content).repartition(*key)
              .withColumn("_copy", F.row_number().over(same_content)).where(F.col("_copy") == 1).drop("_copy"))
     state.write.format("delta").mode("overwrite").save(f"{table}_state")
-    date = F.to_date(F.col(DATE_OF[spec.name]))
+    date = F.to_date(F.col(STATE_DATE_OF[spec.name]))  # the date the pipeline's tables go by
     clean = (spark.read.format("delta").load(f"{table}_state").drop("record", "source_file", "_content")
              .withColumn("_date", date))
     clean.repartition("_date").write.format("delta").mode("overwrite").partitionBy("_date").save(table)

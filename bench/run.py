@@ -78,8 +78,8 @@ def command(letter: str, data: Path, out: Path) -> list[str]:
 def entry_point(letter: str) -> Path:
     if letter == "e":
         return BASELINE.get("root", ROOT / "missing-baseline") / "jobs" / "pipeline.py"
-    return ROOT / {"a": "jobs/pipeline.py", "b": "bench/floor_job.py", "f": "bench/floor_job.py", "g": "bench/floor_job.py",
-                   "c": "bench/duckdb_impl.py", "d": "bench/pandas_impl.py"}[letter]
+    return ROOT / {"a": "jobs/pipeline.py", "b": "bench/floor_job.py", "f": "bench/floor_job.py",
+                   "g": "bench/floor_job.py", "c": "bench/duckdb_impl.py", "d": "bench/pandas_impl.py"}[letter]
 
 
 def checkout_baseline(rev: str) -> Path:
